@@ -1,0 +1,204 @@
+"""ACEBench rules and ground truth, summaries, the tolerant predictions reader, subsets, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from looptool.cli import main
+from looptool.eval import acebench, get_benchmark, read_predictions, score_predictions, select_subset
+from looptool.eval.aggregate import acebench_overall, bfcl_summary
+from looptool.eval.predictions import Prediction, PredictionSet
+
+FIXTURES = Path(__file__).parent / "data" / "eval"
+ACE_DIR = acebench.default_data_dir()
+needs_acebench = pytest.mark.skipif(not (ACE_DIR / "data_normal_atom_bool.json").exists(),
+                                    reason=f"ACEBench data not found at {ACE_DIR}")
+
+
+# ---------------------------------------------------------------- summaries
+
+def test_acebench_overall_weights():
+    assert round(acebench_overall(78.0, 80.7, 43.3), 1) == 73.4
+    assert acebench_overall(1.0, 1.0, 1.0) == pytest.approx(1.0001)  # ACEBench's weights sum to 1.0001
+
+
+def test_bfcl_summary_means_and_live_weights():
+    live_sizes = {"live_simple": 258, "live_multiple": 1053, "live_parallel": 16,
+                  "live_parallel_multiple": 24, "live_irrelevance": 882, "live_relevance": 18}
+    acc = {"simple": 0.9, "java": 0.6, "javascript": 0.3, "multiple": 1.0, "parallel": 0.5,
+           "parallel_multiple": 0.5, "irrelevance": 1.0, "live_simple": 1.0, "live_irrelevance": 0.0,
+           "multi_turn_base": 0.4}
+    summary = bfcl_summary(acc, live_sizes)
+    assert summary["simple_ast"] == pytest.approx(0.6)
+    assert summary["non_live"] == pytest.approx((0.6 + 1.0 + 0.5 + 0.5 + 1.0) / 5)
+    assert summary["live"] == pytest.approx(258 / sum(live_sizes.values()))
+    assert summary["multi_turn"] == pytest.approx(0.1)
+    assert summary["overall"] == pytest.approx((summary["non_live"] + summary["live"] + 0.1) / 3)
+    assert "live_multiple" in summary["categories_not_run"] and "simple" in summary["categories_run"]
+
+
+# ---------------------------------------------------------------- ACEBench
+
+DOC = {"name": "book", "parameters": {"type": "object", "required": ["city"], "properties": {
+    "city": {"type": "string"}, "nights": {"type": "integer"}, "pets": {"type": "boolean"},
+    "dates": {"type": "array", "items": {"type": "string"}},
+    "room": {"type": "object", "properties": {"kind": {"type": "string"}, "beds": {"type": "integer"}}}}}}
+
+
+def ace(arguments, truth, strict=False):
+    return acebench.check_normal([DOC], [{"name": "book", "arguments": arguments}], {"book": truth}, strict)
+
+
+def test_acebench_normal_rules():
+    truth = {"city": "New York", "nights": 2, "dates": ["2024-05-01"], "room": {"kind": "double", "beds": 2}}
+    assert ace(truth, truth)
+    assert ace({**truth, "city": "new york city"}, truth)  # expected text occurs in the given text
+    assert not ace({**truth, "city": "Boston"}, truth)
+    assert not ace({**truth, "dates": ["2024-05-02"]}, truth)
+    assert not ace({**truth, "room": {"kind": "double"}}, truth)  # objects need the same keys
+    assert not ace({"nights": 2}, truth)  # required city missing
+    assert not ace({**truth, "pets": True}, truth)  # not in the expected call
+    assert not ace({**truth, "nights": "two"}, truth)  # type
+    # ACEBench compares no top-level number, and lets expected parameters be left out ...
+    assert ace({**truth, "nights": 3}, truth) and ace({"city": "New York"}, truth)
+    # ... strict mode does both.
+    assert not ace({**truth, "nights": 3}, truth, strict=True)
+    assert not ace({"city": "New York"}, truth, strict=True)
+
+
+def test_acebench_special_rules():
+    check = acebench.check_special
+    assert check("special_incomplete", "Missing necessary parameters (a, b) for the api (f)", {"f": ["a", "b "]})
+    assert not check("special_incomplete", "Missing necessary parameters (a) for the api (f)", {"f": ["a", "b"]})
+    assert not check("special_incomplete", "I need a and b for f", {"f": ["a", "b"]})
+    assert check("special_error_param", "There is incorrect value (12-Feb) for the parameters (d)", {"d": ["12-Feb"]})
+    assert not check("special_error_param", "There is incorrect value for the parameters (d)", {"d": ["12-Feb"]})
+    assert check("special_irrelevant", "Due to the limitations of the function, I cannot solve this problem.", "x")
+    assert not check("special_irrelevant", "Sure! Here you go.", "x")
+
+
+@needs_acebench
+def test_acebench_ground_truth_scores_100_percent():
+    benchmark = get_benchmark("acebench", data_dir=ACE_DIR)
+    preds = PredictionSet()
+    for category in acebench.RUNNABLE_CATEGORIES:
+        answers = acebench.load_possible_answers(ACE_DIR, category)
+        for entry in acebench.load_entries(ACE_DIR, category):
+            truth = answers[entry["id"]]
+            if category in acebench.SPECIAL_CATEGORIES:
+                preds.by_id[entry["id"]] = Prediction(entry["id"], raw=acebench.gold_reply(category, truth))
+            else:
+                preds.by_id[entry["id"]] = Prediction(entry["id"], calls=acebench.gold_calls(entry["function"], truth))
+    report = score_predictions(benchmark, preds)
+    for name, score in report.categories.items():
+        assert score.correct == score.total, (name, list(score.failures.items())[:2])
+    assert report.categories["normal_multi_turn_user_adjust"].unit == "conversation"
+    assert report.summary["normal"] == report.summary["special"] == 1.0
+    assert report.summary["overall"] == pytest.approx(0.578 + 0.2676)  # Agent not run counts 0
+    assert report.summary["categories_not_run"] == list(acebench.AGENT_CATEGORIES)
+
+    # Empty output: nothing right in normal categories, and no special reply either.
+    empty = PredictionSet(by_id={i: Prediction(i) for i in preds.by_id})
+    assert all(s.correct == 0 for s in score_predictions(benchmark, empty).categories.values())
+
+
+@needs_acebench
+def test_acebench_conversation_is_wrong_if_any_step_is():
+    benchmark = get_benchmark("acebench", data_dir=ACE_DIR)
+    category = "normal_multi_turn_user_adjust"
+    entries = acebench.load_entries(ACE_DIR, category)
+    answers = acebench.load_possible_answers(ACE_DIR, category)
+    preds = {e["id"]: Prediction(e["id"], calls=acebench.gold_calls(e["function"], answers[e["id"]])) for e in entries}
+    first = entries[0]["id"]
+    preds[first] = Prediction(first)  # break one step of the first conversation
+    score = benchmark.score_category(category, preds)
+    conversations = {acebench.conversation_of(e["id"]) for e in entries}
+    assert score.total == len(conversations) and score.correct == len(conversations) - 1
+    assert acebench.conversation_of(first) in score.failures
+
+
+@needs_acebench
+def test_acebench_prompt_tools_are_valid():
+    from looptool.schema import Tool
+
+    for category in acebench.RUNNABLE_CATEGORIES:
+        for entry in acebench.load_entries(ACE_DIR, category)[:10]:
+            tools, messages = acebench.build_prompt(entry, category)
+            for tool in tools:
+                Tool.from_dict(tool)
+            assert entry["question"] in messages[-1]["content"]
+    _, messages = acebench.build_prompt(acebench.load_entries(ACE_DIR, "special_incomplete")[0], "special_incomplete")
+    assert acebench.INCOMPLETE_PHRASE in messages[0]["content"]
+
+
+# ---------------------------------------------------------------- predictions reader and scoring
+
+def test_reader_reports_every_bad_line_and_keeps_the_good_ones():
+    benchmark = get_benchmark("bfcl-v3")
+    path = FIXTURES / "bad_predictions.jsonl"
+    preds = read_predictions(path, is_known_id=lambda i: benchmark.category_of(i) is not None)
+    assert sorted(preds.by_id) == ["irrelevance_0", "simple_0"]
+    problems = "\n".join(preds.problems)
+    assert f"{path}:2: invalid JSON" in problems
+    assert f"{path}:3: unknown id 'no_such_entry_7'" in problems
+    assert f"{path}:4:" in problems and "'arguments' must be an object" in problems
+    assert f"{path}:5: missing or non-string 'id'" in problems
+    assert f"{path}:7: repeated id 'simple_0'" in problems
+    assert f"{path}:8: expected a JSON object" in problems
+    assert f"{path}:10:" in problems and "must be a list of calls" in problems
+    assert len(preds.problems) == 7
+
+    report = score_predictions(benchmark, preds)
+    assert list(report.categories) == ["simple", "irrelevance"]
+    assert report.categories["simple"].correct == 1 and report.categories["simple"].total == 400
+    assert any("simple: 399 of 400 entries have no prediction" in p for p in report.problems)
+
+
+def test_reader_survives_a_missing_file(tmp_path):
+    preds = read_predictions(tmp_path / "absent.jsonl")
+    assert not preds.by_id and "cannot read" in preds.problems[0]
+
+
+def test_subset_is_seeded_stratified_and_scored_against_its_own_size():
+    benchmark = get_benchmark("bfcl-v3")
+    first = select_subset(benchmark, ["simple", "live_parallel"], per_category=5, seed=3)
+    assert first == select_subset("bfcl-v3", ["simple", "live_parallel"], per_category=5, seed=3)
+    assert first != select_subset(benchmark, ["simple", "live_parallel"], per_category=5, seed=4)
+    assert sum(i.startswith("simple_") for i in first) == 5 and len(first) == 10
+    # A category's draw does not depend on which other categories are drawn with it.
+    assert select_subset(benchmark, ["simple"], per_category=5, seed=3) == first[:5]
+
+    report = score_predictions(benchmark, PredictionSet(), ids=first)
+    assert {n: s.total for n, s in report.categories.items()} == {"simple": 5, "live_parallel": 5}
+
+
+@needs_acebench
+def test_acebench_subset_keeps_whole_conversations():
+    ids = select_subset(get_benchmark("acebench", data_dir=ACE_DIR), ["normal_multi_turn_user_switch"], per_category=3)
+    conversations = {acebench.conversation_of(i) for i in ids}
+    assert len(conversations) == 3
+    all_ids = [e["id"] for e in acebench.load_entries(ACE_DIR, "normal_multi_turn_user_switch")]
+    assert ids == [i for i in all_ids if acebench.conversation_of(i) in conversations]
+
+
+def test_cli_scores_a_file_prints_a_table_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "scores.json"
+    code = main(["eval", "score", "--benchmark", "bfcl-v3", "--predictions", str(FIXTURES / "bad_predictions.jsonl"),
+                 "--json", str(out), "--categories", "simple", "irrelevance", "--only-predicted"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "simple" in printed and "overall" in printed and "unknown id 'no_such_entry_7'" in printed
+    data = json.loads(out.read_text())
+    assert data["categories"]["simple"] == {"correct": 1, "total": 1, "accuracy": 1.0}
+    assert data["categories"]["irrelevance"] == {"correct": 1, "total": 1, "accuracy": 1.0}
+    assert set(data["summary"]) >= {"overall", "non_live", "live", "multi_turn", "categories_run"}
+    assert len(data["problems"]) == 7
+
+
+def test_cli_reports_bad_arguments_without_a_traceback(tmp_path, capsys):
+    code = main(["eval", "score", "--benchmark", "bfcl-v3", "--predictions", str(FIXTURES / "bad_predictions.jsonl"),
+                 "--categories", "no_such_category"])
+    assert code == 3 and "no_such_category" in capsys.readouterr().err
