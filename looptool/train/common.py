@@ -1,0 +1,175 @@
+"""What SFT and GRPO share: LoRA config, device settings, input checks, resumable checkpoints,
+MLflow logging of every logged step, and merging the adapter into a full checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from looptool.chat import ChatTemplateError, check_chat_template
+from looptool.io import content_hash, write_json
+from looptool.models import MANIFEST
+from looptool.tracking import log_metrics
+from looptool.train.data import TrainingInputError
+
+# Rolling trainer checkpoints live here, outside every DVC output: DVC deletes a stage's outs
+# before running it, and checkpoints must survive a killed run to be resumed from.
+CHECKPOINT_ROOT = Path("checkpoints")
+FINGERPRINT = "looptool_fingerprint.json"
+
+
+@dataclass
+class LoraParams:
+    """LoRA adapter settings (PEFT's names)."""
+
+    r: int = field(default=16, metadata={"help": "Adapter rank."})
+    lora_alpha: int = field(default=32, metadata={"help": "Scaling numerator: the update is scaled by lora_alpha / r."})
+    lora_dropout: float = field(default=0.05, metadata={"help": "Dropout on the adapter input."})
+    target_modules: Any = field(default="all-linear", metadata={"help": "Module names to adapt, or 'all-linear'."})
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "LoraParams":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - known)
+        if unknown:
+            raise ValueError(f"unknown lora params {unknown}; known: {sorted(known)}")
+        return cls(**params)
+
+    def to_peft(self) -> Any:
+        from peft import LoraConfig
+
+        return LoraConfig(
+            r=self.r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+            target_modules=self.target_modules, task_type="CAUSAL_LM",
+        )
+
+
+def device_settings(device: str) -> dict[str, Any]:
+    """TRL/transformers arguments for the chosen device.
+
+    On CPU, TRL needs ``use_cpu=True`` with bf16/fp16 off, and gradient checkpointing off (measured
+    here: bf16 is slower than float32 on this CPU; checkpointing only costs time at this scale).
+    """
+    if device == "auto":
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cpu":
+        return {"use_cpu": True, "bf16": False, "fp16": False, "activation_checkpointing": False}
+    if device == "cuda":
+        return {"use_cpu": False}
+    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+
+
+def split_params(section: dict[str, Any], ours: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a params section into LoopTool's own keys and the keys passed to TRL's config as is."""
+    ours = set(ours)
+    mine = {k: v for k, v in section.items() if k in ours}
+    trl = {k: v for k, v in section.items() if k not in ours}
+    return mine, trl
+
+
+def check_trl_keys(config_cls: type, trl_params: dict[str, Any]) -> None:
+    """Name the offending key when params hold one TRL's config does not know."""
+    known = {f.name for f in fields(config_cls)}
+    unknown = sorted(set(trl_params) - known)
+    if unknown:
+        raise ValueError(f"{config_cls.__name__} has no field(s) {unknown}; check the spelling in params.yaml")
+
+
+def build_trl_config(config_cls: type, trl_params: dict[str, Any], **fixed: Any) -> Any:
+    check_trl_keys(config_cls, trl_params)
+    return config_cls(**{**trl_params, **fixed})
+
+
+def check_model_dir(model_dir: Path, role: str) -> None:
+    if not (model_dir / "config.json").is_file():
+        raise TrainingInputError(
+            f"{role} {model_dir} is missing (no config.json): the stage that produces it has not run or failed"
+        )
+
+
+def load_for_training(model_dir: Path, role: str) -> tuple[Any, Any]:
+    """Model + tokenizer, after checking the directory and the chat template (before any training)."""
+    from looptool.models import load_model_and_tokenizer
+
+    check_model_dir(model_dir, role)
+    model, tokenizer = load_model_and_tokenizer(model_dir)
+    try:
+        check_chat_template(tokenizer)
+    except ChatTemplateError as err:
+        raise TrainingInputError(f"{role} {model_dir}: {err}") from None
+    model.train()
+    return model, tokenizer
+
+
+def model_fingerprint(model_dir: Path) -> str:
+    """Identity of a checkpoint: its manifest/config and the size + head of each weight file."""
+    digest = hashlib.sha256()
+    for path in sorted(model_dir.iterdir()):
+        if path.is_file():
+            digest.update(path.name.encode())
+            digest.update(str(path.stat().st_size).encode())
+            with path.open("rb") as handle:
+                digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:16]
+
+
+class ResumableRun:
+    """A rolling checkpoint directory that is reused only by a run with identical inputs."""
+
+    def __init__(self, name: str, fingerprint: dict[str, Any], root: Path = CHECKPOINT_ROOT):
+        self.dir = root / name
+        self.fingerprint = content_hash(fingerprint)
+        stamp = self.dir / FINGERPRINT
+        if self.dir.exists():
+            previous = json.loads(stamp.read_text()).get("fingerprint") if stamp.is_file() else None
+            if previous != self.fingerprint:
+                shutil.rmtree(self.dir)  # inputs changed: old checkpoints belong to another run
+        self.dir.mkdir(parents=True, exist_ok=True)
+        write_json(stamp, {"fingerprint": self.fingerprint, "inputs": fingerprint})
+
+    def last_checkpoint(self) -> str | None:
+        from transformers.trainer_utils import get_last_checkpoint
+
+        return get_last_checkpoint(str(self.dir))
+
+    def finish(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class MlflowStepLogger(TrainerCallback):
+    """Sends every dict the trainer logs (reward, reward std, KL, entropy, lengths, lr, loss...)
+    to the active MLflow run, at the trainer's global step."""
+
+    def __init__(self, run: Any):
+        self.run = run
+        self.history: list[dict[str, Any]] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: D102 (TrainerCallback API)
+        if not logs:
+            return
+        self.history.append({"step": state.global_step, **logs})
+        log_metrics(self.run, logs, step=state.global_step)
+
+
+def merge_and_save(model: Any, tokenizer: Any, out_dir: Path, info: dict[str, Any]) -> None:
+    """Fold the LoRA adapter into the weights and write a plain checkpoint, atomically."""
+    out_dir = Path(out_dir)
+    staging = out_dir.with_name(f".{out_dir.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+    merged.eval()
+    merged.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    write_json(staging / MANIFEST, info)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.replace(staging, out_dir)

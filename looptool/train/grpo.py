@@ -1,0 +1,114 @@
+"""One GRPO round (TRL GRPOTrainer + LoRA) with the binary tool-call reward, merged into a checkpoint."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from looptool.train.common import (
+    LoraParams,
+    MlflowStepLogger,
+    ResumableRun,
+    build_trl_config,
+    check_trl_keys,
+    device_settings,
+    load_for_training,
+    merge_and_save,
+    model_fingerprint,
+    split_params,
+)
+from looptool.train.data import grpo_rows, load_samples
+from looptool.train.rewards import get_reward
+
+# Keys of params.yaml's `train` section that are LoopTool's own; all others go to TRL's GRPOConfig.
+GRPO_OWN_KEYS = ("device", "reward", "max_prompt_length", "log_completion_groups")
+
+
+class CompletionRecorder:
+    """Wraps a reward function to keep a few groups of (prompt, completion, reward) per logging
+    interval, so a person can read what the model actually wrote at each stage of a round."""
+
+    def __init__(self, reward_fn: Any, every: int, groups: int, group_size: int):
+        self.reward_fn = reward_fn
+        self.__name__ = getattr(reward_fn, "__name__", "reward")  # TRL names metrics after it
+        self.every, self.limit = max(1, every), groups * group_size
+        self.records: list[dict[str, Any]] = []
+        self._last_step = -1
+
+    def __call__(self, prompts, completions, label, trainer_state=None, **kwargs):
+        rewards = self.reward_fn(completions=completions, label=label, **kwargs)
+        step = trainer_state.global_step if trainer_state is not None else 0
+        if step % self.every == 0 and step != self._last_step:
+            self._last_step = step
+            for prompt, completion, lab, reward in list(zip(prompts, completions, label, rewards))[: self.limit]:
+                self.records.append({
+                    "step": step, "prompt_tail": prompt[-400:], "completion": completion,
+                    "label": json.loads(lab), "reward": reward,
+                })
+        return rewards
+
+
+def run_grpo(
+    model_dir: Path,
+    data_path: Path,
+    out_dir: Path,
+    section: dict[str, Any],
+    lora: dict[str, Any],
+    run: Any = None,
+    checkpoint_name: str = "grpo",
+    callbacks: list[Any] | None = None,
+) -> dict[str, Any]:
+    """One round: GRPO from ``model_dir`` on ``data_path``; merged result in ``out_dir``.
+
+    Returns a summary with the per-step log history (reward, reward_std, frac_reward_zero_std...).
+    """
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    own, trl_params = split_params(section, GRPO_OWN_KEYS)
+    check_trl_keys(GRPOConfig, trl_params)
+    lora_params = LoraParams.from_params(lora)
+    reward_fn = get_reward(own.get("reward", "binary"))
+    samples = load_samples(data_path)
+    model, tokenizer = load_for_training(Path(model_dir), "previous round model")
+    rows, prompt_stats = grpo_rows(samples, tokenizer, own.get("max_prompt_length"))
+
+    resumable = ResumableRun(checkpoint_name, {
+        "model": model_fingerprint(Path(model_dir)), "data": [s.id for s in samples],
+        "train": section, "lora": lora,
+    })
+    config = build_trl_config(
+        GRPOConfig, trl_params,
+        output_dir=str(resumable.dir), report_to="none", save_strategy="steps", save_total_limit=2,
+        **device_settings(own.get("device", "auto")),
+    )
+    recorder = CompletionRecorder(
+        reward_fn, every=config.logging_steps, groups=int(own.get("log_completion_groups", 2)),
+        group_size=config.num_generations,
+    )
+    logger = MlflowStepLogger(run)
+    trainer = GRPOTrainer(
+        model=model, reward_funcs=[recorder], args=config, train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer, peft_config=lora_params.to_peft(), callbacks=[logger, *(callbacks or [])],
+    )
+    started = time.perf_counter()
+    trainer.train(resume_from_checkpoint=resumable.last_checkpoint())
+    seconds = time.perf_counter() - started
+    history = [h for h in logger.history if "reward" in h]
+    summary = {
+        "samples": len(samples), "trained_on": prompt_stats.kept, "dropped_too_long": prompt_stats.too_long,
+        "steps": trainer.state.global_step, "seconds": round(seconds, 1),
+        "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 2),
+        "reward_mean": _mean(h["reward"] for h in history),
+        "frac_reward_zero_std_mean": _mean(h.get("frac_reward_zero_std", 0.0) for h in history),
+    }
+    merge_and_save(trainer.model, tokenizer, Path(out_dir), {"source": "grpo", "from": str(model_dir), **summary})
+    resumable.finish()
+    return {**summary, "history": logger.history, "completions": recorder.records}
+
+
+def _mean(values) -> float:
+    values = [float(v) for v in values]
+    return round(sum(values) / len(values), 4) if values else 0.0

@@ -1,0 +1,64 @@
+"""Reward functions in TRL's calling convention: ``f(completions, label, **kwargs) -> list[float]``.
+
+``label`` is the dataset column of the same name (the sample's label as JSON text), repeated by
+TRL once per generation. The binary reward is the default (DESIGN.md §4); the partial-credit one
+is an option for ablations, never the default.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from looptool.schema import Label, label_from_json
+from looptool.toolcall import call_key, parse_tool_calls, tool_call_reward
+
+
+def decode_label(text: str) -> Label:
+    return label_from_json(json.loads(text))
+
+
+def _completion_text(completion: Any) -> str:
+    # Conversational datasets hand completions over as message lists; ours are plain strings.
+    if isinstance(completion, list) and completion and isinstance(completion[0], dict):
+        return str(completion[-1].get("content", ""))
+    return completion if isinstance(completion, str) else ""
+
+
+def binary_tool_call_reward(completions: Sequence[Any], label: Sequence[str], **_: Any) -> list[float]:
+    """1.0 iff the completion does exactly what the label says (see looptool.toolcall)."""
+    return [tool_call_reward(_completion_text(c), decode_label(lab)) for c, lab in zip(completions, label)]
+
+
+def partial_call_credit(completion: str, label: Label) -> float:
+    """Fraction of matched calls (F1 over the call multisets); text labels score as the binary reward."""
+    parsed = parse_tool_calls(completion)
+    if not parsed.ok:
+        return 0.0
+    if isinstance(label, str) or not label:
+        return 0.0 if parsed.has_calls else 1.0
+    predicted, expected = Counter(map(call_key, parsed.calls)), Counter(map(call_key, label))
+    overlap = sum((predicted & expected).values())
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / sum(predicted.values()), overlap / sum(expected.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def partial_tool_call_reward(completions: Sequence[Any], label: Sequence[str], **_: Any) -> list[float]:
+    return [partial_call_credit(_completion_text(c), decode_label(lab)) for c, lab in zip(completions, label)]
+
+
+REWARDS: dict[str, Callable[..., list[float]]] = {
+    "binary": binary_tool_call_reward,
+    "partial": partial_tool_call_reward,
+}
+
+
+def get_reward(name: str) -> Callable[..., list[float]]:
+    try:
+        return REWARDS[name]
+    except KeyError:
+        raise ValueError(f"train.reward must be one of {sorted(REWARDS)}, got {name!r}") from None

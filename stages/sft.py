@@ -1,0 +1,37 @@
+"""DVC stage `sft`: LoRA SFT warm-up of the base model on the round-1 seed slice -> models/sft."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from looptool.io import write_json
+from looptool.params import load_params, section
+from looptool.tracking import log_metrics, mlflow_run
+from looptool.train.sft import run_sft, sft_enabled, skip_sft
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--base", default="models/base", type=Path)
+    parser.add_argument("--data", default="data/seed/round1.jsonl", type=Path)
+    parser.add_argument("--out", default="models/sft", type=Path)
+    parser.add_argument("--metrics", default="eval/sft/train.json", type=Path)
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    cfg, lora = section(params, "sft"), section(params, "lora")
+    source = str(section(params, "base_model").get("source", "embedded"))
+    if not sft_enabled(cfg.get("enabled", "auto"), source):
+        summary = skip_sft(args.base, args.out)
+    else:
+        with mlflow_run("sft", params={"sft": cfg, "lora": lora}) as run:
+            summary = run_sft(args.base, args.data, args.out, cfg, lora, run=run)
+            log_metrics(run, summary, prefix="summary/")
+    write_json(args.metrics, summary)
+    print(f"sft: {summary}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""SFT and GRPO on the tiny random Llama: they run, merge, reload, resume, and refuse bad inputs early."""
+
+import json
+import shutil
+
+import pytest
+from transformers import TrainerCallback
+
+from looptool.io import write_jsonl
+from looptool.models import load_model_and_tokenizer
+from looptool.train.common import ResumableRun
+from looptool.train.data import TrainingInputError
+from looptool.train.grpo import run_grpo
+from looptool.train.rewards import binary_tool_call_reward, partial_call_credit, partial_tool_call_reward
+from looptool.train.sft import run_sft, sft_enabled
+from looptool.schema import Call
+
+TOOL = {"name": "get_weather", "description": "Weather for a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+ROWS = [
+    {"tools": [TOOL], "messages": [{"role": "user", "content": f"Weather in {city}?"}],
+     "label": [{"name": "get_weather", "arguments": {"city": city}}]}
+    for city in ("Paris", "Rome", "Oslo")
+] + [{"tools": [TOOL], "messages": [{"role": "user", "content": "Hello"}], "label": "Hi! How can I help?"}]
+LORA = {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0}
+SFT = {"device": "cpu", "max_steps": 2, "per_device_train_batch_size": 2, "learning_rate": 1e-3, "logging_steps": 1, "save_steps": 1}
+GRPO = {"device": "cpu", "max_steps": 2, "num_generations": 4, "per_device_train_batch_size": 4, "max_completion_length": 12,
+        "learning_rate": 1e-4, "logging_steps": 1, "save_steps": 1, "beta": 0.01, "epsilon": 0.2, "epsilon_high": 0.28,
+        "max_prompt_length": 1024}
+
+
+@pytest.fixture
+def data(tmp_path):
+    path = tmp_path / "train.jsonl"
+    write_jsonl(path, ROWS)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _checkpoints_in_tmp(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # rolling checkpoints go to ./checkpoints
+
+
+def test_reward_functions_follow_trls_convention():
+    label = json.dumps([{"name": "f", "arguments": {"x": 1}}])
+    out = ['<tool_call>\n{"name": "f", "arguments": {"x": 1}}\n</tool_call>', "no call", "<tool_call>{bad"]
+    assert binary_tool_call_reward(completions=out, label=[label] * 3) == [1.0, 0.0, 0.0]
+    assert binary_tool_call_reward(completions=[[{"role": "assistant", "content": out[0]}]], label=[label]) == [1.0]
+    two = [Call("f", {"x": 1}), Call("g", {})]
+    assert partial_call_credit(out[0], two) == pytest.approx(2 * 1.0 * 0.5 / 1.5)
+    assert partial_tool_call_reward(completions=["text"], label=[json.dumps("a reply")]) == [1.0]
+
+
+def test_sft_auto_switch():
+    assert sft_enabled("auto", "embedded") and sft_enabled("auto", "tiny-random")
+    assert not sft_enabled("auto", "/models/qwen3-8b") and sft_enabled(True, "/x")
+    with pytest.raises(ValueError):
+        sft_enabled("yes", "embedded")
+
+
+def test_sft_then_grpo_produce_loadable_models(tiny_model_dir, data, tmp_path):
+    sft = run_sft(tiny_model_dir, data, tmp_path / "sft", SFT, LORA)
+    assert sft["steps"] == 2 and sft["trained_on"] == 4
+    result = run_grpo(tmp_path / "sft", data, tmp_path / "r1", GRPO, LORA)
+    assert result["steps"] == 2
+    rewards = [h for h in result["history"] if "reward" in h]
+    assert len(rewards) == 2 and all({"reward_std", "frac_reward_zero_std", "kl", "entropy"} <= set(h) for h in rewards)
+    assert result["completions"] and {"prompt_tail", "completion", "reward"} <= set(result["completions"][0])
+    model, tokenizer = load_model_and_tokenizer(tmp_path / "r1")
+    assert not any("lora" in name for name, _ in model.named_parameters())  # adapter merged away
+    inputs = tokenizer("hello", return_tensors="pt")
+    assert model.generate(**inputs, max_new_tokens=3, do_sample=False).shape[1] >= inputs["input_ids"].shape[1] + 1
+    assert not (tmp_path / "checkpoints" / "grpo").exists()  # rolling checkpoints removed after success
+
+
+class StopAfterFirstSave(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        raise KeyboardInterrupt("simulated kill after the first checkpoint")
+
+
+def test_killed_grpo_resumes_from_its_last_checkpoint(tiny_model_dir, data, tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        run_grpo(tiny_model_dir, data, tmp_path / "r1", GRPO, LORA, callbacks=[StopAfterFirstSave()])
+    assert not (tmp_path / "r1").exists()  # nothing half-written in place of the output
+    assert list((tmp_path / "checkpoints" / "grpo").glob("checkpoint-1"))
+    result = run_grpo(tiny_model_dir, data, tmp_path / "r1", GRPO, LORA)
+    logged_steps = [h["step"] for h in result["history"] if "reward" in h]
+    assert logged_steps == [2]  # step 1 came from the checkpoint, only step 2 ran again
+
+
+def test_checkpoints_of_other_inputs_are_not_reused(tmp_path):
+    first = ResumableRun("x", {"data": [1]}, root=tmp_path)
+    (first.dir / "checkpoint-3").mkdir()
+    assert ResumableRun("x", {"data": [1]}, root=tmp_path).last_checkpoint().endswith("checkpoint-3")
+    assert ResumableRun("x", {"data": [2]}, root=tmp_path).last_checkpoint() is None
+
+
+def test_bad_inputs_fail_before_training(tiny_model_dir, data, tmp_path):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text(json.dumps(ROWS[0]) + "\n{}\n")
+    with pytest.raises(TrainingInputError, match=r"broken\.jsonl:2: sample is missing 'tools'"):
+        run_grpo(tiny_model_dir, broken, tmp_path / "out", GRPO, LORA)
+    garbled = tmp_path / "garbled.jsonl"
+    garbled.write_text(json.dumps(ROWS[0]) + "\n{not json\n")
+    with pytest.raises(TrainingInputError, match=r"garbled\.jsonl:2: invalid JSON"):
+        run_sft(tiny_model_dir, garbled, tmp_path / "out", SFT, LORA)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises(TrainingInputError, match="holds no samples"):
+        run_grpo(tiny_model_dir, empty, tmp_path / "out", GRPO, LORA)
+    with pytest.raises(TrainingInputError, match="previous round model .* is missing"):
+        run_grpo(tmp_path / "models" / "r0", data, tmp_path / "out", GRPO, LORA)
+    no_template = tmp_path / "no-template"
+    shutil.copytree(tiny_model_dir, no_template)
+    (no_template / "chat_template.jinja").unlink()
+    with pytest.raises(TrainingInputError, match="no chat template"):
+        run_grpo(no_template, data, tmp_path / "out", GRPO, LORA)
+    with pytest.raises(ValueError, match=r"GRPOConfig has no field\(s\) \['num_generation'\]"):
+        run_grpo(tiny_model_dir, data, tmp_path / "out", {**GRPO, "num_generation": 4}, LORA)
+    assert not (tmp_path / "out").exists() and not (tmp_path / "checkpoints").exists()
