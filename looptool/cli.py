@@ -1,7 +1,8 @@
 """The ``looptool`` command: ``looptool <group> <action> ...``.
 
-Today: ``looptool eval score`` (score a predictions file) and ``looptool eval subset`` (print the
-ids of the stratified subset a CPU run evaluates). Other groups register themselves in
+``looptool eval score`` scores a predictions file, ``looptool eval run`` decodes a model on a
+benchmark and scores it, ``looptool eval subset`` prints the ids of the stratified subset a CPU run
+evaluates. Other groups register themselves in
 :func:`build_parser`.
 """
 
@@ -72,6 +73,24 @@ def cmd_eval_subset(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_eval_run(args: argparse.Namespace) -> int:
+    from looptool.eval.runner import BenchmarkSpec, EvalRunConfig, evaluate_model
+
+    spec = BenchmarkSpec(args.benchmark, categories=args.categories, per_category=args.limit,
+                         options=_benchmark_options(args))
+    config = EvalRunConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    results = evaluate_model(args.model, [spec], config, seed=args.seed, backend=args.backend)
+    lines, report = results[args.benchmark]
+    print(format_report(report))
+    if args.predictions_out:
+        from looptool.io import write_jsonl
+
+        write_jsonl(args.predictions_out, lines)
+    if args.json:
+        write_json(args.json, report.to_dict(include_failures=args.failures))
+    return EXIT_OK
+
+
 def _add_benchmark_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmark", required=True, choices=["bfcl-v3", "acebench"])
     parser.add_argument("--categories", nargs="+", metavar="NAME", help="score/select only these categories")
@@ -107,6 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
     subset.add_argument("--per-category", type=int, default=20, metavar="N")
     subset.add_argument("--seed", type=int, default=0)
     subset.set_defaults(handler=cmd_eval_subset)
+
+    run = actions.add_parser("run", help="generate predictions with a model, then score them")
+    _add_benchmark_arguments(run)
+    run.add_argument("--model", required=True, help="a Hugging Face model directory (e.g. models/iterative/r2)")
+    run.add_argument("--limit", type=int, metavar="N",
+                     help="evaluate a seeded stratified subset of N entries per category (default: all)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--backend", default="auto", choices=["auto", "hf", "vllm"])
+    run.add_argument("--max-new-tokens", type=int, default=256)
+    run.add_argument("--batch-size", type=int, default=8)
+    run.add_argument("--predictions-out", metavar="FILE", help="also write the predictions JSONL")
+    run.add_argument("--json", metavar="OUT", help="also write the report as JSON")
+    run.add_argument("--failures", action="store_true", help="include per-entry failure reasons in --json")
+    run.set_defaults(handler=cmd_eval_run)
     return parser
 
 

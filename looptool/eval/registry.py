@@ -103,6 +103,17 @@ class Benchmark(abc.ABC):
     def summarize(self, accuracies: Mapping[str, float]) -> dict:
         """Headline numbers from the accuracies of the categories that were run."""
 
+    @abc.abstractmethod
+    def entry(self, entry_id: str) -> dict:
+        """The raw benchmark entry with this id."""
+
+    @abc.abstractmethod
+    def prompt(self, entry_id: str) -> tuple[list[dict], list[dict]]:
+        """(tools, messages) the model is shown for an entry (a multi-turn entry's first turn)."""
+
+    def is_multi_turn(self, entry_id: str) -> bool:
+        return self.category(self._known_category(entry_id)).kind == "multi_turn"
+
     def sampling_units(self, category: str) -> list[list[str]]:
         """Groups of ids that are sampled and scored together (default: each entry alone)."""
         return [[i] for i in self.entry_ids(category)]
@@ -113,6 +124,12 @@ class Benchmark(abc.ABC):
 
     def category_of(self, entry_id: str) -> str | None:
         return self._category_by_id.get(entry_id)
+
+    def _known_category(self, entry_id: str) -> str:
+        category = self.category_of(entry_id)
+        if category is None:
+            raise KeyError(f"{self.name} has no entry {entry_id!r}")
+        return category
 
     def score_category(self, category: str, predictions: Mapping[str, Prediction],
                        ids: Sequence[str] | None = None) -> CategoryScore:
@@ -187,6 +204,12 @@ class BFCLv3(Benchmark):
     def entry_ids(self, category: str) -> list[str]:
         return list(self._entries(category))
 
+    def entry(self, entry_id: str) -> dict:
+        return self._entries(self._known_category(entry_id))[entry_id]
+
+    def prompt(self, entry_id: str) -> tuple[list[dict], list[dict]]:
+        return bfcl.build_prompt(self.entry(entry_id), self.underscore_names)
+
     def check(self, category: str, entry_id: str, prediction: Prediction) -> Verdict:
         entry = self._entries(category)[entry_id]
         kind = self.category(category).kind
@@ -242,6 +265,12 @@ class ACEBench(Benchmark):
 
     def entry_ids(self, category: str) -> list[str]:
         return list(self._entries(category))
+
+    def entry(self, entry_id: str) -> dict:
+        return self._entries(self._known_category(entry_id))[entry_id]
+
+    def prompt(self, entry_id: str) -> tuple[list[dict], list[dict]]:
+        return acebench.build_prompt(self.entry(entry_id), self._known_category(entry_id))
 
     def sampling_units(self, category: str) -> list[list[str]]:
         if self.category(category).kind != "conversation":

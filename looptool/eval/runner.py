@@ -1,0 +1,142 @@
+"""Generate benchmark predictions with the policy engine, then score them.
+
+Single-turn entries are decoded together in length-sorted batches. A BFCL multi-turn entry is
+played out turn by turn: the model's calls run against the benchmark's own API classes and the
+results go back into the conversation, until the model answers without a call or the step limit
+of the turn is reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from looptool.chat import render_prompt
+from looptool.eval import multi_turn
+from looptool.eval.bfcl import entry_messages, entry_tools
+from looptool.eval.predictions import PredictionSet, parse_prediction
+from looptool.eval.registry import Benchmark, ScoreReport, score_predictions
+from looptool.toolcall import parse_tool_calls
+
+
+@dataclass
+class EvalRunConfig:
+    """What to run and how to decode it."""
+
+    max_new_tokens: int = field(default=256, metadata={"help": "Generation limit per model step."})
+    batch_size: int = field(default=8, metadata={"help": "Prompts per generate call (single-turn entries)."})
+    max_steps_per_turn: int = field(default=5, metadata={"help": "Model steps per user turn in multi-turn entries."})
+
+
+def _prediction(entry_id: str, text: str) -> dict[str, Any]:
+    parsed = parse_tool_calls(text)
+    line = {"id": entry_id, "calls": [c.to_dict() for c in parsed.calls], "raw": text}
+    if not parsed.ok:
+        line["parse_error"] = parsed.error
+    return line
+
+
+def predict_single_turn(engine: Any, tokenizer: Any, benchmark: Benchmark, ids: Sequence[str], config: EvalRunConfig) -> list[dict]:
+    from looptool.llm.policy import DecodeConfig
+
+    prompts = []
+    for entry_id in ids:
+        tools, messages = benchmark.prompt(entry_id)
+        prompts.append(render_prompt(tokenizer, messages, tools))
+    decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, progress=True)
+    outputs = engine.generate(prompts, decode)
+    return [_prediction(entry_id, out.text) for entry_id, out in zip(ids, outputs)]
+
+
+def predict_multi_turn(engine: Any, tokenizer: Any, benchmark: Benchmark, entry_id: str, config: EvalRunConfig) -> dict:
+    from looptool.llm.policy import DecodeConfig
+
+    entry = benchmark.entry(entry_id)
+    instances = multi_turn.make_instances(entry)
+    decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=1, progress=False)
+    messages: list[dict[str, Any]] = []
+    turns, raw = [], []
+    for turn_index in range(len(entry["question"])):
+        tools = entry_tools(entry, turn_index=turn_index)
+        messages += entry_messages(entry, turn_index)
+        steps: list[list[dict]] = []
+        for _ in range(config.max_steps_per_turn):
+            text = engine.generate([render_prompt(tokenizer, messages, tools)], decode)[0].text
+            raw.append(text)
+            calls = [c.to_dict() for c in parse_tool_calls(text).calls]
+            if not calls:
+                messages.append({"role": "assistant", "content": text})
+                break
+            steps.append(calls)
+            results = multi_turn.execute_calls(instances, calls)
+            messages.append({"role": "assistant", "content": "", "tool_calls": calls})
+            messages += [{"role": "tool", "name": c["name"], "content": r} for c, r in zip(calls, results)]
+        turns.append(steps)
+    return {"id": entry_id, "turns": turns, "raw": "\n<|step|>\n".join(raw)}
+
+
+def generate_predictions(engine: Any, tokenizer: Any, benchmark: Benchmark, ids: Sequence[str], config: EvalRunConfig) -> list[dict]:
+    """Prediction lines (DESIGN.md §3 format) for the given entry ids, in the given order."""
+    single = [i for i in ids if not benchmark.is_multi_turn(i)]
+    lines = {line["id"]: line for line in predict_single_turn(engine, tokenizer, benchmark, single, config)} if single else {}
+    for entry_id in tqdm([i for i in ids if benchmark.is_multi_turn(i)], desc=f"{benchmark.name} multi-turn", leave=False):
+        lines[entry_id] = predict_multi_turn(engine, tokenizer, benchmark, entry_id, config)
+    return [lines[i] for i in ids]
+
+
+def score_lines(benchmark: Benchmark, lines: Sequence[dict], ids: Sequence[str]) -> ScoreReport:
+    """Score prediction lines held in memory against exactly ``ids``."""
+    predictions = PredictionSet()
+    for line in lines:
+        try:
+            prediction = parse_prediction(line)
+        except ValueError as err:
+            predictions.problems.append(f"{line.get('id')}: {err}")
+            continue
+        predictions.by_id[prediction.id] = prediction
+    return score_predictions(benchmark, predictions, ids=ids)
+
+
+@dataclass
+class BenchmarkSpec:
+    """One benchmark of an evaluation: which categories, and how many entries of each."""
+
+    name: str
+    categories: list[str] | None = None  # None: every category that can run here
+    per_category: int | None = None  # None: every entry (the full benchmark)
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. {"data_dir": ...} for ACEBench
+
+    @classmethod
+    def from_params(cls, name: str, values: dict[str, Any] | None) -> "BenchmarkSpec":
+        values = dict(values or {})
+        return cls(name=name, categories=values.pop("categories", None), per_category=values.pop("per_category", None),
+                   options={k: v for k, v in values.items() if v is not None})
+
+
+def plan_ids(benchmark: Benchmark, spec: BenchmarkSpec, seed: int) -> list[str]:
+    from looptool.eval.registry import select_subset
+
+    categories = spec.categories or benchmark.runnable_categories
+    if spec.per_category is None:
+        return [i for c in categories for i in benchmark.entry_ids(c)]
+    return select_subset(benchmark, categories, per_category=spec.per_category, seed=seed)
+
+
+def evaluate_model(model_dir: Any, specs: Sequence[BenchmarkSpec], config: EvalRunConfig, seed: int = 0,
+                   backend: str = "auto") -> dict[str, tuple[list[dict], ScoreReport]]:
+    """Decode and score one model on each benchmark: {name: (prediction lines, report)}."""
+    from looptool.eval.registry import get_benchmark
+    from looptool.llm.policy import load_policy_engine
+
+    engine = load_policy_engine(model_dir, backend=backend)
+    tokenizer = engine.tokenizer
+    results = {}
+    for spec in specs:
+        benchmark = get_benchmark(spec.name, **spec.options)
+        ids = plan_ids(benchmark, spec, seed)
+        lines = generate_predictions(engine, tokenizer, benchmark, ids, config)
+        results[spec.name] = (lines, score_lines(benchmark, lines, ids))
+    return results

@@ -1,0 +1,48 @@
+"""DVC stage `eval`: any model directory -> eval/<arm>/<round>/{predictions.jsonl, metrics.json}."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from looptool.eval.runner import BenchmarkSpec, EvalRunConfig, evaluate_model
+from looptool.io import write_json, write_jsonl
+from looptool.params import load_params, section
+from looptool.tracking import log_metrics, mlflow_run
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--arm", required=True, help="base | iterative | static")
+    parser.add_argument("--round", required=True, help="r0 for the base model, else the round key")
+    parser.add_argument("--out-dir", required=True, type=Path)
+    args = parser.parse_args(argv)
+
+    cfg = section(load_params(args.params), "eval")
+    run_config = EvalRunConfig(**{k: cfg[k] for k in ("max_new_tokens", "batch_size", "max_steps_per_turn") if k in cfg})
+    specs = [BenchmarkSpec.from_params(name, values) for name, values in (cfg.get("benchmarks") or {}).items()]
+    if not specs:
+        raise SystemExit("eval: params.yaml eval.benchmarks names no benchmark")
+    with mlflow_run("eval", arm=args.arm, round=args.round, params={"eval": cfg}) as run:
+        results = evaluate_model(args.model, specs, run_config, seed=int(cfg.get("seed", 0)), backend=cfg.get("backend", "auto"))
+        metrics, lines = {}, []
+        for name, (predictions, report) in results.items():
+            lines += [{"benchmark": name, **line} for line in predictions]
+            report_dict = report.to_dict()
+            metrics[name] = {"summary": report_dict["summary"], "categories": report_dict["categories"],
+                             "problems": len(report.problems)}
+            log_metrics(run, {"summary": {k: v for k, v in report_dict["summary"].items() if isinstance(v, (int, float))},
+                              "accuracy": {c: s["accuracy"] for c, s in report_dict["categories"].items()}},
+                        prefix=f"{name}/")
+    write_jsonl(args.out_dir / "predictions.jsonl", lines)
+    write_json(args.out_dir / "metrics.json", metrics)
+    for name, (_, report) in results.items():
+        from looptool.cli import format_report
+
+        print(f"\n== {name}: {args.arm}/{args.round} ({args.model}) ==\n{format_report(report)}")
+
+
+if __name__ == "__main__":
+    main()
