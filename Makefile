@@ -1,5 +1,6 @@
 # LoopTool: `make run` runs the pipeline, `make test` runs the tests; both set up .venv first.
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
@@ -20,6 +21,10 @@ $(STAMP): pyproject.toml Makefile
 	@echo ">> installing looptool and its pinned dependencies (a few minutes on a fresh machine)"
 	$(BIN)/pip install --progress-bar on -e '.[dev]'
 	$(BIN)/pip install --no-deps $(NODEPS)
+	@echo ">> installing the embedded generator/judge server (llama-cpp-python[server]);"
+	@echo "   compiled from source the first time: about 9 minutes on 2 cores, then taken from pip's cache"
+	$(BIN)/pip install -v -e '.[dev,serve]' 2>&1 \
+	  | { grep --line-buffered -P '^\s*\[ *[0-9]+%\]|Successfully installed|ERROR: (?!pip.s dependency resolver)|error:' || true; } | sed -u 's/^/   /'
 	@touch $@
 
 run: setup

@@ -1,0 +1,359 @@
+"""Policy inference: batched decoding of the model being trained, with per-token log-probabilities.
+
+Used by greedy capability probing (GCP: decode, compare with the label, perplexity of the model's own
+output) and by evaluation. Input is a list of prompt strings already rendered by the chat template;
+output is one ``PolicyOutput`` per prompt, in input order.
+
+Two backends with the same interface:
+
+* ``HFPolicyEngine`` — transformers ``generate`` on CPU (or a single GPU): left padding,
+  length-sorted batches, explicit sampling settings (the model's own generation_config is not
+  allowed to sneak in a repetition penalty or top-k), log-probs from the raw logits.
+* ``VLLMPolicyEngine`` — vLLM's offline ``LLM.generate`` when the ``gpu`` extra is installed and
+  CUDA is present. vLLM returns raw log-probs of the chosen tokens (its default
+  ``logprobs_mode="raw_logprobs"``, i.e. before temperature and penalties), matching the HF backend.
+
+Stopping: at an end-of-turn / EOS token (ids from the tokenizer and the generation config, plus
+``<|im_end|>`` when the vocabulary has it), at ``max_new_tokens``, or right after the last complete
+tool call: once text after a ``</tool_call>`` is neither whitespace nor the start of another
+``<tool_call>``, decoding stops and that trailing text is cut off. Token counts and log-probs cover
+exactly the tokens kept: through the end-of-turn token, or through the token that completed the
+last ``</tool_call>``.
+
+Perplexity = exp(-mean log-prob) of the kept tokens under the model's unscaled distribution
+(temperature 1, no processors), whatever the sampling settings were.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+TOOL_CALL_OPEN = "<tool_call>"
+TOOL_CALL_CLOSE = "</tool_call>"
+END_OF_TURN_TOKENS = ("<|im_end|>",)
+
+
+@dataclass
+class DecodeConfig:
+    """How to decode the policy."""
+
+    max_new_tokens: int = field(default=256, metadata={"help": "Generation limit per prompt."})
+    batch_size: int = field(
+        default=8, metadata={"help": "Prompts per generate call (HF backend; measured best ~8 on 2 CPU cores)."}
+    )
+    do_sample: bool = field(default=False, metadata={"help": "False = greedy (argmax) decoding."})
+    temperature: float = field(default=1.0, metadata={"help": "Sampling temperature (only with do_sample)."})
+    top_p: float = field(default=1.0, metadata={"help": "Nucleus mass (only with do_sample)."})
+    seed: int = field(
+        default=0,
+        metadata={
+            "help": "Sampling seed; the HF backend seeds batch b with seed + b, so the same prompts and "
+            "batch_size give the same samples."
+        },
+    )
+    stop_after_tool_call: bool = field(
+        default=True, metadata={"help": "Stop once text after the last </tool_call> is not another call."}
+    )
+    progress: bool = field(default=True, metadata={"help": "Show a progress bar."})
+
+
+@dataclass
+class PolicyOutput:
+    """One decoded completion."""
+
+    text: str  # special tokens removed; trailing text after the last tool call cut off
+    token_ids: list[int]  # the kept generated tokens (end-of-turn token included when it was produced)
+    mean_logprob: float  # mean log p(token) over token_ids; nan when nothing was generated
+    finish_reason: str  # "eos" | "tool_call" | "length"
+
+    @property
+    def num_tokens(self) -> int:
+        return len(self.token_ids)
+
+    @property
+    def perplexity(self) -> float:
+        return math.exp(-self.mean_logprob) if self.token_ids else math.nan
+
+
+def tool_call_cut(text: str) -> int | None:
+    """End index of the last ``</tool_call>`` if what follows it ends the tool calls, else None.
+
+    "Ends the tool calls" means: after optional whitespace there is text that is not (the beginning
+    of) another ``<tool_call>``. Whitespace alone, or a partial ``<tool_c``, may still continue.
+    """
+    close = text.rfind(TOOL_CALL_CLOSE)
+    if close < 0:
+        return None
+    end = close + len(TOOL_CALL_CLOSE)
+    tail = text[end:].lstrip()
+    if not tail or TOOL_CALL_OPEN.startswith(tail) or tail.startswith(TOOL_CALL_OPEN):
+        return None
+    return end
+
+
+def tokens_through_last_close(tokenizer: Any, token_ids: Sequence[int]) -> int:
+    """Smallest k such that ``token_ids[:k]`` already contains every ``</tool_call>`` of the full list."""
+    def closes(ids: Sequence[int]) -> int:
+        return tokenizer.decode(list(ids), skip_special_tokens=False).count(TOOL_CALL_CLOSE)
+
+    wanted = closes(token_ids)
+    k = len(token_ids)
+    while k > 1 and closes(token_ids[: k - 1]) == wanted:
+        k -= 1
+    return k
+
+
+def stop_token_ids(tokenizer: Any, generation_config: Any | None = None) -> list[int]:
+    """EOS / end-of-turn ids: tokenizer eos, generation-config eos, and ``<|im_end|>`` if in the vocab."""
+    ids: set[int] = set()
+    candidates = [getattr(tokenizer, "eos_token_id", None), getattr(generation_config, "eos_token_id", None)]
+    for value in candidates:
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, (list, tuple)):
+            ids.update(int(v) for v in value)
+    vocab = tokenizer.get_vocab()
+    ids.update(vocab[token] for token in END_OF_TURN_TOKENS if token in vocab)
+    if not ids:
+        raise ValueError("the tokenizer has no EOS token and no <|im_end|>; cannot tell where a turn ends")
+    return sorted(ids)
+
+
+def finish_output(
+    tokenizer: Any, generated: Sequence[int], logprobs: Sequence[float], stop_ids: Sequence[int],
+    stop_after_tool_call: bool,
+) -> PolicyOutput:
+    """Cut a raw generated sequence at the first stop and package it (shared by both backends)."""
+    generated = list(generated)
+    stop_set = set(stop_ids)
+    reason = "length"
+    kept = len(generated)
+    for i, token in enumerate(generated):
+        if token in stop_set:
+            kept, reason = i + 1, "eos"
+            break
+    if stop_after_tool_call:
+        # Did the text end its tool calls before the stop token? (The stop token itself right after
+        # a </tool_call> is the normal, clean ending and keeps reason "eos".)
+        body = kept - 1 if reason == "eos" else kept
+        if tool_call_cut(tokenizer.decode(generated[:body], skip_special_tokens=False)) is not None:
+            # Walk forward to the first prefix whose text already ends the calls (usually the end).
+            for k in range(1, body + 1):
+                if tool_call_cut(tokenizer.decode(generated[:k], skip_special_tokens=False)) is not None:
+                    kept, reason = tokens_through_last_close(tokenizer, generated[:k]), "tool_call"
+                    break
+    token_ids = generated[:kept]
+    text = tokenizer.decode(token_ids, skip_special_tokens=True)
+    if reason == "tool_call":
+        text = text[: text.rfind(TOOL_CALL_CLOSE) + len(TOOL_CALL_CLOSE)]
+    kept_logprobs = list(logprobs[:kept])
+    mean = sum(kept_logprobs) / len(kept_logprobs) if kept_logprobs else math.nan
+    return PolicyOutput(text=text, token_ids=token_ids, mean_logprob=mean, finish_reason=reason)
+
+
+def _length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    # Longest first: similar lengths share a batch (little padding) and memory peaks show up early.
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+class _ToolCallStopping:
+    """transformers StoppingCriteria: marks a row done once its text ends its tool calls."""
+
+    def __init__(self, tokenizer: Any, prompt_length: int, batch_size: int):
+        self.tokenizer = tokenizer
+        self.prompt_length = prompt_length
+        self.done = [False] * batch_size
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        for row in range(input_ids.shape[0]):
+            if not self.done[row]:
+                text = self.tokenizer.decode(input_ids[row, self.prompt_length :].tolist(), skip_special_tokens=False)
+                self.done[row] = tool_call_cut(text) is not None
+        return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
+
+
+class HFPolicyEngine:
+    """Batched decoding with transformers ``generate``; see the module docstring."""
+
+    backend = "hf"
+
+    def __init__(self, model: Any, tokenizer: Any):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.stop_ids = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else self.stop_ids[0]
+
+    @classmethod
+    def from_pretrained(cls, model_dir: str | Path, dtype: str = "float32") -> HFPolicyEngine:
+        from looptool.models import load_model_and_tokenizer
+
+        model, tokenizer = load_model_and_tokenizer(model_dir, dtype=dtype)
+        return cls(model, tokenizer)
+
+    def encode(self, prompts: Sequence[str]) -> list[list[int]]:
+        # Prompts come fully rendered by the chat template (special tokens included), so the
+        # tokenizer must not add a BOS or anything else of its own.
+        return [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+
+    def generate(self, prompts: Sequence[str], config: DecodeConfig | None = None) -> list[PolicyOutput]:
+        import torch
+
+        config = config or DecodeConfig()
+        encoded = self.encode(prompts)
+        outputs: list[PolicyOutput | None] = [None] * len(prompts)
+        batches = _length_sorted_batches([len(ids) for ids in encoded], config.batch_size)
+        was_training = self.model.training
+        self.model.eval()
+        bar = tqdm(total=len(prompts), desc="decode", unit="prompt", disable=not config.progress, dynamic_ncols=True)
+        try:
+            for batch_number, indices in enumerate(batches):
+                if config.do_sample:
+                    torch.manual_seed(config.seed + batch_number)
+                results = self._generate_batch([encoded[i] for i in indices], config)
+                for index, result in zip(indices, results):
+                    outputs[index] = result
+                bar.update(len(indices))
+        finally:
+            bar.close()
+            self.model.train(was_training)
+        return outputs  # type: ignore[return-value]
+
+    def _generate_batch(self, batch: list[list[int]], config: DecodeConfig) -> list[PolicyOutput]:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        device = self.model.device
+        width = max(len(ids) for ids in batch)
+        input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for row, ids in enumerate(batch):  # left padding: every prompt ends at the last column
+            input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, width - len(ids) :] = 1
+        criteria = StoppingCriteriaList()
+        if config.stop_after_tool_call:
+            criteria.append(_ToolCallStopping(self.tokenizer, width, len(batch)))
+        # Every setting that could change the chosen tokens or the scores is given explicitly;
+        # unset values would otherwise be filled in from the checkpoint's generation_config.
+        # (Greedy ignores temperature/top-p/top-k; top_k=0 switches transformers' default of 50 off.)
+        sampling = (
+            dict(do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=0)
+            if config.do_sample
+            else dict(do_sample=False)
+        )
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids.to(device),
+                attention_mask=attention_mask.to(device),
+                max_new_tokens=config.max_new_tokens,
+                min_new_tokens=0,
+                eos_token_id=self.stop_ids,
+                pad_token_id=self.pad_id,
+                repetition_penalty=1.0,
+                no_repeat_ngram_size=0,
+                num_beams=1,
+                stopping_criteria=criteria,
+                return_dict_in_generate=True,
+                output_logits=True,  # raw logits, before any processor or temperature
+                **sampling,
+            )
+            generated = out.sequences[:, width:]
+            # log p(chosen token) per step, one [batch, vocab] slice at a time to bound memory.
+            step_logprobs = torch.stack(
+                [
+                    torch.log_softmax(step.float(), dim=-1).gather(1, generated[:, t : t + 1].to(step.device))[:, 0]
+                    for t, step in enumerate(out.logits)
+                ],
+                dim=1,
+            ).cpu()
+        generated = generated.cpu()
+        return [
+            finish_output(self.tokenizer, generated[row].tolist(), step_logprobs[row].tolist(), self.stop_ids,
+                          config.stop_after_tool_call)
+            for row in range(len(batch))
+        ]
+
+
+class VLLMPolicyEngine:
+    """vLLM offline engine with the same interface (``gpu`` extra + CUDA only).
+
+    Prompts are passed as token ids (``{"prompt_token_ids": ...}``) encoded without special tokens,
+    so vLLM cannot add a second BOS to an already rendered chat prompt. ``logprobs=0`` asks for the
+    log-prob of the chosen token only. Batching and ordering are vLLM's own (continuous batching;
+    results come back in input order), so ``DecodeConfig.batch_size`` is not used. Tool-call
+    stopping is applied after generation (vLLM stop strings cannot express "after the last call");
+    it costs only the few extra tokens the model writes before its end-of-turn token.
+    """
+
+    backend = "vllm"
+
+    def __init__(self, model_dir: str | Path, *, dtype: str = "auto", gpu_memory_utilization: float = 0.85,
+                 max_model_len: int | None = None, seed: int = 0, **engine_kwargs: Any):
+        from transformers import AutoTokenizer
+        from vllm import LLM
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        self.stop_ids = stop_token_ids(self.tokenizer)
+        self.llm = LLM(model=str(model_dir), dtype=dtype, gpu_memory_utilization=gpu_memory_utilization,
+                       max_model_len=max_model_len, seed=seed, **engine_kwargs)
+
+    def generate(self, prompts: Sequence[str], config: DecodeConfig | None = None) -> list[PolicyOutput]:
+        from vllm import SamplingParams
+
+        config = config or DecodeConfig()
+        params = SamplingParams(
+            n=1,
+            temperature=config.temperature if config.do_sample else 0.0,  # 0 = greedy in vLLM
+            top_p=config.top_p if config.do_sample else 1.0,
+            max_tokens=config.max_new_tokens,
+            seed=config.seed if config.do_sample else None,
+            stop_token_ids=self.stop_ids,
+            logprobs=0,
+            skip_special_tokens=False,  # decoding is ours (finish_output), from the token ids
+        )
+        requests = [{"prompt_token_ids": self.tokenizer(p, add_special_tokens=False)["input_ids"]} for p in prompts]
+        results = self.llm.generate(requests, params, use_tqdm=config.progress)
+        outputs = []
+        for result in results:
+            completion = result.outputs[0]
+            token_ids = list(completion.token_ids)
+            # One {token_id: Logprob} dict per generated position; the chosen token is always in it.
+            logprobs = [position[token].logprob for position, token in zip(completion.logprobs, token_ids)]
+            output = finish_output(self.tokenizer, token_ids, logprobs, self.stop_ids, config.stop_after_tool_call)
+            if output.finish_reason == "length" and completion.finish_reason == "stop":
+                output.finish_reason = "eos"  # stopped on a stop token that vLLM left out of token_ids
+            outputs.append(output)
+        return outputs
+
+
+def vllm_usable() -> bool:
+    """vLLM installed and a CUDA device present (checked without importing vLLM)."""
+    if importlib.util.find_spec("vllm") is None:
+        return False
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def load_policy_engine(model_dir: str | Path, backend: str = "auto", dtype: str = "float32",
+                       **vllm_kwargs: Any) -> HFPolicyEngine | VLLMPolicyEngine:
+    """``backend``: "hf", "vllm", or "auto" (vLLM when usable, else transformers)."""
+    if backend == "auto":
+        backend = "vllm" if vllm_usable() else "hf"
+    if backend == "hf":
+        return HFPolicyEngine.from_pretrained(model_dir, dtype=dtype)
+    if backend == "vllm":
+        if not vllm_usable():
+            raise RuntimeError("policy backend 'vllm' needs the `gpu` extra (pip install '.[gpu]') and a CUDA device")
+        return VLLMPolicyEngine(model_dir, **vllm_kwargs)
+    raise ValueError(f"unknown policy backend {backend!r}; expected 'auto', 'hf' or 'vllm'")

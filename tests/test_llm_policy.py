@@ -1,0 +1,191 @@
+"""Policy inference engine (transformers backend) on the tiny random Llama from conftest."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from looptool.llm.policy import (
+    DecodeConfig,
+    HFPolicyEngine,
+    finish_output,
+    load_policy_engine,
+    tool_call_cut,
+    vllm_usable,
+)
+from looptool.models import load_model_and_tokenizer
+
+CALL_PARIS = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+CALL_ROME = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call>'
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_torch_thread():
+    # The tiny model's matmuls are too small to gain from threads, and on a busy 2-core machine two
+    # threads oversubscribe the CPU and run several times slower.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def chat_prompt(tokenizer, text: str) -> str:
+    return tokenizer.apply_chat_template([{"role": "user", "content": text}], tokenize=False,
+                                         add_generation_prompt=True)
+
+
+@pytest.fixture(scope="module")
+def engine(tiny_model_dir) -> HFPolicyEngine:
+    return HFPolicyEngine.from_pretrained(tiny_model_dir)
+
+
+@pytest.fixture(scope="module")
+def prompts(engine) -> list[str]:
+    # Deliberately different lengths, so batches need real left padding.
+    texts = ["hi", "what is the weather in Paris today, in Celsius please?", "3 + 4 = ?",
+             "list " * 30 + "done", "ok", "tell me about tool calls", "x y z", "a much longer question " * 6]
+    return [chat_prompt(engine.tokenizer, t) for t in texts]
+
+
+def forward_pass_mean_logprob(model, prompt_ids: list[int], completion_ids: list[int]) -> tuple[float, bool]:
+    """Mean log p(completion | prompt) from one unpadded forward pass, and whether every token was the argmax."""
+    ids = torch.tensor([prompt_ids + completion_ids])
+    with torch.inference_mode():
+        logits = model(input_ids=ids).logits[0].float()
+    positions = range(len(prompt_ids) - 1, len(prompt_ids) + len(completion_ids) - 1)
+    logprobs = torch.log_softmax(logits, dim=-1)
+    picked = [logprobs[p, t].item() for p, t in zip(positions, completion_ids)]
+    greedy = all(int(logits[p].argmax()) == t for p, t in zip(positions, completion_ids))
+    return sum(picked) / len(picked), greedy
+
+
+def test_batched_greedy_equals_unbatched_token_for_token(engine, prompts):
+    one_by_one = engine.generate(prompts, DecodeConfig(max_new_tokens=16, batch_size=1, progress=False))
+    for batch_size in (8, 3):
+        batched = engine.generate(prompts, DecodeConfig(max_new_tokens=16, batch_size=batch_size, progress=False))
+        for single, together in zip(one_by_one, batched):
+            assert together.token_ids == single.token_ids
+            assert together.finish_reason == single.finish_reason
+            assert together.mean_logprob == pytest.approx(single.mean_logprob, abs=1e-5)
+
+
+def test_mean_logprob_matches_a_separate_forward_pass(engine, prompts):
+    outputs = engine.generate(prompts, DecodeConfig(max_new_tokens=16, batch_size=4, progress=False))
+    for prompt_ids, output in zip(engine.encode(prompts), outputs):
+        assert output.num_tokens > 0
+        expected, was_greedy = forward_pass_mean_logprob(engine.model, prompt_ids, output.token_ids)
+        assert output.mean_logprob == pytest.approx(expected, abs=1e-4)
+        assert was_greedy, "greedy decoding picked a token that is not the argmax of the raw logits"
+        assert output.perplexity == pytest.approx(math.exp(-expected), rel=1e-3)
+
+
+def test_results_come_back_in_input_order(engine, prompts):
+    config = DecodeConfig(max_new_tokens=12, batch_size=3, progress=False)
+    forward = engine.generate(prompts, config)
+    backward = engine.generate(prompts[::-1], config)
+    assert [o.token_ids for o in forward] == [o.token_ids for o in backward[::-1]]
+    # Each output really belongs to its prompt: decoding prompt i alone gives output i.
+    assert engine.generate([prompts[3]], config)[0].token_ids == forward[3].token_ids
+
+
+def test_seeded_sampling_is_reproducible_and_seed_dependent(engine, prompts):
+    def sample(seed: int):
+        config = DecodeConfig(max_new_tokens=8, batch_size=4, do_sample=True, temperature=1.0, seed=seed,
+                              progress=False)
+        return [o.token_ids for o in engine.generate(prompts, config)]
+
+    first = sample(1)
+    assert sample(1) == first
+    assert sample(2) != first
+
+
+@pytest.mark.parametrize(
+    ("text", "cut"),
+    [
+        (CALL_PARIS, None),  # may still be followed by another call
+        (CALL_PARIS + "\n\n", None),
+        (CALL_PARIS + "\n<tool_c", None),
+        (CALL_PARIS + "\n" + CALL_ROME[:20], None),
+        (CALL_PARIS + "\nSure, the weather", len(CALL_PARIS)),
+        (CALL_PARIS + "\n" + CALL_ROME + " done", len(CALL_PARIS) + 1 + len(CALL_ROME)),
+        ("no call at all", None),
+    ],
+)
+def test_tool_call_cut(text, cut):
+    assert tool_call_cut(text) == cut
+
+
+def test_finish_output_trims_after_the_last_call_and_keeps_eos(engine):
+    tokenizer = engine.tokenizer
+    stop_ids = engine.stop_ids
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    two_calls = CALL_PARIS + "\n" + CALL_ROME
+
+    chatty = encode(two_calls + "\nAnything else?")
+    fake_logprobs = [-0.1 * (i + 1) for i in range(len(chatty))]
+    out = finish_output(tokenizer, chatty, fake_logprobs, stop_ids, stop_after_tool_call=True)
+    assert out.finish_reason == "tool_call" and out.text == two_calls
+    assert tokenizer.decode(out.token_ids).rstrip() == two_calls
+    assert out.mean_logprob == pytest.approx(sum(fake_logprobs[: out.num_tokens]) / out.num_tokens)
+
+    clean = encode(CALL_ROME + "<|im_end|>") + [tokenizer.pad_token_id] * 3  # padding after a finished row
+    out = finish_output(tokenizer, clean, [-1.0] * len(clean), stop_ids, stop_after_tool_call=True)
+    assert out.finish_reason == "eos" and out.text == CALL_ROME and out.token_ids[-1] in stop_ids
+
+    unfinished = encode(CALL_PARIS + "\n<tool_call>\n{\"name\"")
+    out = finish_output(tokenizer, unfinished, [-1.0] * len(unfinished), stop_ids, stop_after_tool_call=True)
+    assert out.finish_reason == "length" and out.num_tokens == len(unfinished)
+
+    out = finish_output(tokenizer, chatty, fake_logprobs, stop_ids, stop_after_tool_call=False)
+    assert out.finish_reason == "length" and out.text.endswith("Anything else?")
+
+
+@pytest.fixture(scope="module")
+def tool_calling_engine(tiny_model_dir, single_torch_thread) -> HFPolicyEngine:
+    """A private copy of the tiny model trained to answer one prompt with two calls and then chatter."""
+    model, tokenizer = load_model_and_tokenizer(tiny_model_dir)
+    prompt_ids = tokenizer(chat_prompt(tokenizer, "weather in Paris and Rome?"), add_special_tokens=False)["input_ids"]
+    completion = CALL_PARIS + "\n" + CALL_ROME + "\nBoth calls are done now"
+    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"]
+    ids = torch.tensor([prompt_ids + completion_ids])
+    labels = ids.clone()
+    labels[0, : len(prompt_ids)] = -100
+    torch.manual_seed(0)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for _ in range(200):
+        optimizer.zero_grad()
+        loss = model(input_ids=ids, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        if loss.item() < 0.02:
+            break
+    model.eval()
+    assert loss.item() < 0.05, f"the tiny model did not memorise its completion (loss {loss.item():.3f})"
+    return HFPolicyEngine(model, tokenizer)
+
+
+def test_engine_stops_after_the_last_complete_tool_call(tool_calling_engine):
+    engine = tool_calling_engine
+    prompt = chat_prompt(engine.tokenizer, "weather in Paris and Rome?")
+    stopped = engine.generate([prompt], DecodeConfig(max_new_tokens=100, progress=False))[0]
+    # Not after the first call: the second one follows; but nothing of the chatter after it.
+    assert stopped.finish_reason == "tool_call" and stopped.text == CALL_PARIS + "\n" + CALL_ROME
+    expected, _ = forward_pass_mean_logprob(engine.model, engine.encode([prompt])[0], stopped.token_ids)
+    assert stopped.mean_logprob == pytest.approx(expected, abs=1e-4)
+
+    unstopped = engine.generate([prompt], DecodeConfig(max_new_tokens=100, stop_after_tool_call=False,
+                                                       progress=False))[0]
+    assert "Both calls are done" in unstopped.text and unstopped.num_tokens > stopped.num_tokens
+
+
+def test_factory_picks_transformers_without_cuda(tiny_model_dir):
+    if vllm_usable():
+        pytest.skip("vLLM and CUDA present: 'auto' picks vLLM here")
+    assert isinstance(load_policy_engine(tiny_model_dir, backend="auto"), HFPolicyEngine)
+    with pytest.raises(RuntimeError, match="gpu"):
+        load_policy_engine(tiny_model_dir, backend="vllm")
+    with pytest.raises(ValueError, match="backend"):
+        load_policy_engine(tiny_model_dir, backend="onnx")
