@@ -1,0 +1,146 @@
+"""Greedy Capability Probing (GCP): what the round's model can already do, and how surely.
+
+The model decodes every training sample greedily. A sample is *mastered* when the output earns
+the binary reward against the label, *failed* otherwise. Among mastered samples, those the model
+produced with high perplexity (of its own generated tokens) are still informative — it got them
+right, but barely — and are retained for the next round; confidently mastered ones are dropped.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from looptool.chat import sample_prompt
+from looptool.ledger import Ledger
+from looptool.schema import Sample
+from looptool.toolcall import parse_tool_calls, tool_call_reward
+
+RETENTION_RULES = ("median", "top_fraction", "threshold")
+
+
+@dataclass
+class RetentionRule:
+    """Which mastered samples count as high-perplexity (kept for the next round)."""
+
+    rule: str = field(default="median", metadata={"help": "median: PPL >= the median of mastered samples; "
+                                                          "top_fraction: the `fraction` with the highest PPL; "
+                                                          "threshold: PPL >= `threshold`."})
+    fraction: float = field(default=0.5, metadata={"help": "Share kept by the top_fraction rule."})
+    threshold: float | None = field(default=None, metadata={"help": "PPL cut-off of the threshold rule."})
+
+    def __post_init__(self) -> None:
+        if self.rule not in RETENTION_RULES:
+            raise ValueError(f"probe.retention.rule must be one of {RETENTION_RULES}, got {self.rule!r}")
+        if self.rule == "top_fraction" and not 0.0 < self.fraction <= 1.0:
+            raise ValueError(f"probe.retention.fraction must be in (0, 1], got {self.fraction}")
+        if self.rule == "threshold" and self.threshold is None:
+            raise ValueError("probe.retention.rule 'threshold' needs probe.retention.threshold")
+
+
+@dataclass
+class ProbeResult:
+    """One sample's probe: the greedy output, its calls, whether it matches, and its perplexity."""
+
+    id: str
+    prediction: str
+    calls: list[dict[str, Any]]
+    parse_error: str | None
+    mastered: bool
+    perplexity: float
+    tokens: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def judge_outputs(samples: Sequence[Sample], outputs: Sequence[Any]) -> list[ProbeResult]:
+    """Pair each sample with its decoded output (``text``, ``perplexity``, ``num_tokens``)."""
+    results = []
+    for sample, out in zip(samples, outputs, strict=True):
+        parsed = parse_tool_calls(out.text)
+        results.append(ProbeResult(
+            id=sample.id, prediction=out.text, calls=[c.to_dict() for c in parsed.calls], parse_error=parsed.error,
+            mastered=tool_call_reward(out.text, sample.label) == 1.0, perplexity=float(out.perplexity),
+            tokens=int(out.num_tokens),
+        ))
+    return results
+
+
+def probe(engine: Any, samples: Sequence[Sample], max_new_tokens: int = 256, batch_size: int = 8) -> list[ProbeResult]:
+    """Greedy-decode every sample with the policy engine and score it."""
+    from looptool.llm.policy import DecodeConfig
+
+    prompts = [sample_prompt(engine.tokenizer, s) for s in samples]
+    outputs = engine.generate(prompts, DecodeConfig(max_new_tokens=max_new_tokens, batch_size=batch_size))
+    return judge_outputs(samples, outputs)
+
+
+def high_ppl_ids(results: Sequence[ProbeResult], rule: RetentionRule) -> set[str]:
+    """Ids of mastered samples retained by the rule (ties at the cut-off are kept)."""
+    mastered = [r for r in results if r.mastered and not math.isnan(r.perplexity)]
+    if not mastered:
+        return set()
+    if rule.rule == "median":
+        cut = statistics.median(r.perplexity for r in mastered)
+    elif rule.rule == "threshold":
+        cut = float(rule.threshold)
+    else:
+        ranked = sorted((r.perplexity for r in mastered), reverse=True)
+        cut = ranked[max(1, math.ceil(rule.fraction * len(ranked))) - 1]
+    return {r.id for r in mastered if r.perplexity >= cut}
+
+
+@dataclass
+class ProbeSplit:
+    high_ppl: list[Sample]  # mastered, retained (origin hppl)
+    failed: list[Sample]  # mismatches, handed to the judge with the prediction in meta
+    ledger: Ledger
+
+
+def split_by_probe(samples: Sequence[Sample], results: Sequence[ProbeResult], rule: RetentionRule,
+                   keep_all_mastered: bool = False, round_key: str = "") -> ProbeSplit:
+    """Mastered-and-retained / failed, with one ledger record per sample.
+
+    ``keep_all_mastered`` is the ``ablation.high_ppl=false`` switch: every mastered sample is kept.
+    """
+    by_id = {r.id: r for r in results}
+    keep = {r.id for r in results if r.mastered} if keep_all_mastered else high_ppl_ids(results, rule)
+    ledger = Ledger("probe")
+    ledger.expect(len(samples))
+    high, failed = [], []
+    for sample in samples:
+        result = by_id[sample.id]
+        info = {"perplexity": result.perplexity, "mastered": result.mastered}
+        if not result.mastered:
+            meta = {**sample.meta, "probe": {"prediction": result.prediction, "calls": result.calls,
+                                             "parse_error": result.parse_error, "perplexity": result.perplexity}}
+            failed.append(Sample(sample.tools, sample.messages, sample.label, sample.origin, sample.round,
+                                 sample.parent, meta, sample.id))
+            ledger.keep(sample.id, to="failed", **info)
+        elif sample.id in keep:
+            high.append(Sample(sample.tools, sample.messages, sample.label, "hppl", sample.round, sample.id,
+                               {**sample.meta, "probe": {"perplexity": result.perplexity}}, sample.id))
+            ledger.keep(sample.id, to="high_ppl", **info)
+        else:
+            ledger.reject(sample.id, "mastered_low_ppl", **info)
+    ledger.check_balanced()
+    return ProbeSplit(high, failed, ledger)
+
+
+def probe_metrics(results: Sequence[ProbeResult], split: ProbeSplit) -> dict[str, Any]:
+    ppl = [r.perplexity for r in results if r.mastered and not math.isnan(r.perplexity)]
+    return {
+        "samples": len(results),
+        "mastered": sum(r.mastered for r in results),
+        "failed": sum(not r.mastered for r in results),
+        "unparsable": sum(r.parse_error is not None for r in results),
+        "high_ppl_kept": len(split.high_ppl),
+        "mastered_ppl": {
+            "min": min(ppl) if ppl else None, "median": statistics.median(ppl) if ppl else None,
+            "max": max(ppl) if ppl else None,
+        },
+    }
