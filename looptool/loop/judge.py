@@ -1,0 +1,168 @@
+"""Judgement-Guided Label Verification (JGLV): who is wrong when the model and the label disagree?
+
+For every probe mismatch the judge sees the tools, the conversation and two candidate answers —
+the label and the model's prediction, in a seeded random order so the judge cannot learn that
+"A" is always the label — and says which of them are correct. Mapped back:
+
+=============  ==================  =============================================================
+judge says     verdict             what happens to the sample
+=============  ==================  =============================================================
+label only     PRED_WRONG          an error seed for the next round (label kept)
+prediction     LABEL_WRONG         the label is replaced by the prediction (origin ``corrected``)
+both           BOTH_CORRECT        counted as mastered (dropped like a confidently mastered one)
+neither        BOTH_WRONG          dropped
+=============  ==================  =============================================================
+
+Several judges (``n_judges`` samples) vote; a tie, or a judge that could not be read, falls back
+to PRED_WRONG, the verdict that changes no label.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from looptool.ledger import Ledger
+from looptool.schema import Call, Label, Sample, label_to_json
+from looptool.toolcall import render_label
+
+VERDICTS = ("PRED_WRONG", "LABEL_WRONG", "BOTH_CORRECT", "BOTH_WRONG")
+JUDGE_CHOICES = ("only_A", "only_B", "both", "neither")
+JUDGE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "analysis": {"type": "string", "maxLength": 600},
+        "correct": {"type": "string", "enum": list(JUDGE_CHOICES)},
+    },
+    "required": ["analysis", "correct"],
+}
+JUDGE_SYSTEM = (
+    "You check answers of a tool-calling assistant. Given the available tools, the conversation and two "
+    "candidate next moves (A and B), decide which candidates are correct. A correct move calls the right "
+    "tool(s) with argument values taken from the conversation and allowed by the tool schema, or replies in "
+    "text when no call is possible or a required value is missing. First write a short analysis of the "
+    "errors you see, then answer with one of: only_A, only_B, both, neither."
+)
+
+
+@dataclass
+class Judgement:
+    verdict: str
+    analysis: str
+    votes: dict[str, int]
+    label_first: bool
+
+
+def predicted_label(sample: Sample) -> Label:
+    """The model's answer recorded by the probe, as a label (calls, or the text when it made none)."""
+    probe = sample.meta.get("probe") or {}
+    calls = probe.get("calls") or []
+    if calls:
+        return [Call.from_dict(c) for c in calls]
+    return str(probe.get("prediction", ""))
+
+
+def _render_candidate(label: Label) -> str:
+    return render_label(label) if not isinstance(label, str) else f"(text reply) {label}"
+
+
+def judge_order(sample_id: str, seed: int) -> bool:
+    """True when the label is shown as candidate A; seeded per sample, independent of batch order."""
+    return random.Random(f"{seed}:{sample_id}").random() < 0.5
+
+
+def judge_messages(sample: Sample, label_first: bool) -> list[dict[str, str]]:
+    tools = "\n".join(json.dumps(t.to_dict(), ensure_ascii=False) for t in sample.tools)
+    history = "\n".join(
+        f"[{m['role']}] {m.get('content') or ''}"
+        + ("".join(f"\n<tool_call> {json.dumps(c, ensure_ascii=False)}" for c in m.get("tool_calls", [])))
+        for m in sample.messages
+    )
+    label, prediction = _render_candidate(sample.label), _render_candidate(predicted_label(sample))
+    first, second = (label, prediction) if label_first else (prediction, label)
+    user = (f"Tools:\n{tools}\n\nConversation:\n{history}\n\nCandidate A:\n{first}\n\nCandidate B:\n{second}\n\n"
+            "Which candidates are correct?")
+    return [{"role": "system", "content": JUDGE_SYSTEM}, {"role": "user", "content": user}]
+
+
+def verdict_from_choice(choice: str, label_first: bool) -> str:
+    """Translate the judge's A/B answer back into label/prediction terms."""
+    if choice == "both":
+        return "BOTH_CORRECT"
+    if choice == "neither":
+        return "BOTH_WRONG"
+    label_is_a = label_first
+    chose_a = choice == "only_A"
+    return "PRED_WRONG" if chose_a == label_is_a else "LABEL_WRONG"
+
+
+def majority(verdicts: Sequence[str]) -> str:
+    """The most common verdict; a tie (or no readable vote) keeps the label: PRED_WRONG."""
+    counts = Counter(verdicts).most_common()
+    if not counts or (len(counts) > 1 and counts[0][1] == counts[1][1]):
+        return "PRED_WRONG"
+    return counts[0][0]
+
+
+def judge_mismatches(client: Any, samples: Sequence[Sample], n_judges: int = 1, seed: int = 0,
+                     max_tokens: int = 200) -> list[Judgement]:
+    """Ask the judge about every sample (``n_judges`` votes each) through the cached chat client."""
+    from looptool.llm.client import ChatRequest
+
+    orders = [judge_order(s.id, seed) for s in samples]
+    requests = [
+        ChatRequest(messages=judge_messages(s, first), schema=JUDGE_SCHEMA, schema_name="judgement",
+                    max_tokens=max_tokens, seed=seed, sample_index=k)
+        for s, first in zip(samples, orders) for k in range(n_judges)
+    ]
+    results = client.chat_many(requests, desc="judge") if requests else []
+    judgements = []
+    for i, first in enumerate(orders):
+        votes, analyses = [], []
+        for result in results[i * n_judges : (i + 1) * n_judges]:
+            if result.ok and isinstance(result.parsed, dict) and result.parsed.get("correct") in JUDGE_CHOICES:
+                votes.append(verdict_from_choice(result.parsed["correct"], first))
+                analyses.append(str(result.parsed.get("analysis", "")))
+        verdict = majority(votes)
+        judgements.append(Judgement(verdict, next((a for v, a in zip(votes, analyses) if v == verdict), ""),
+                                    dict(Counter(votes)), first))
+    return judgements
+
+
+@dataclass
+class JudgedSplit:
+    error_seeds: list[Sample]  # PRED_WRONG (origin error_seed) and LABEL_WRONG (origin corrected)
+    ledger: Ledger
+    verdicts: dict[str, int]
+
+
+def apply_judgements(samples: Sequence[Sample], judgements: Sequence[Judgement] | None) -> JudgedSplit:
+    """Carry out the verdicts; ``judgements=None`` is ``ablation.jglv=false`` (all PRED_WRONG)."""
+    ledger = Ledger("judge")
+    ledger.expect(len(samples))
+    seeds: list[Sample] = []
+    tally: Counter[str] = Counter()
+    for i, sample in enumerate(samples):
+        judgement = judgements[i] if judgements is not None else Judgement("PRED_WRONG", "", {}, True)
+        tally[judgement.verdict] += 1
+        info = {"verdict": judgement.verdict, "votes": judgement.votes}
+        meta = {**sample.meta, "judge": {"verdict": judgement.verdict, "analysis": judgement.analysis}}
+        if judgement.verdict == "PRED_WRONG":
+            seeds.append(Sample(sample.tools, sample.messages, sample.label, "error_seed", sample.round,
+                                sample.id, meta))
+            ledger.keep(sample.id, to="error_seed", **info)
+        elif judgement.verdict == "LABEL_WRONG":
+            meta["old_label"] = label_to_json(sample.label)
+            seeds.append(Sample(sample.tools, sample.messages, predicted_label(sample), "corrected", sample.round,
+                                sample.id, meta))
+            ledger.keep(sample.id, to="corrected", **info)
+        elif judgement.verdict == "BOTH_CORRECT":
+            ledger.reject(sample.id, "both_correct_mastered", **info)
+        else:
+            ledger.reject(sample.id, "both_wrong", **info)
+    ledger.check_balanced()
+    return JudgedSplit(seeds, ledger, {v: tally.get(v, 0) for v in VERDICTS})

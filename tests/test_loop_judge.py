@@ -1,0 +1,88 @@
+"""JGLV on literal inputs: order randomisation, verdict mapping, voting, label correction, ledger."""
+
+import pytest
+
+from looptool.llm.client import ChatResult
+from looptool.loop.judge import (
+    Judgement, apply_judgements, judge_messages, judge_mismatches, judge_order, majority, verdict_from_choice,
+)
+from looptool.schema import Call, Sample, Tool
+
+TOOL = Tool("get_weather", "Weather.", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+
+
+def failed(city, predicted):
+    meta = {"probe": {"prediction": "...", "calls": [{"name": "get_weather", "arguments": {"city": predicted}}]}}
+    return Sample([TOOL], [{"role": "user", "content": f"Weather in {city}?"}], [Call("get_weather", {"city": city})],
+                  meta=meta)
+
+
+def test_order_is_seeded_and_mixed():
+    orders = [judge_order(f"id{i}", seed=0) for i in range(200)]
+    assert orders == [judge_order(f"id{i}", seed=0) for i in range(200)]
+    assert 60 < sum(orders) < 140
+
+
+@pytest.mark.parametrize("choice, label_first, verdict", [
+    ("only_A", True, "PRED_WRONG"), ("only_A", False, "LABEL_WRONG"),
+    ("only_B", True, "LABEL_WRONG"), ("only_B", False, "PRED_WRONG"),
+    ("both", True, "BOTH_CORRECT"), ("neither", False, "BOTH_WRONG"),
+])
+def test_verdict_mapping(choice, label_first, verdict):
+    assert verdict_from_choice(choice, label_first) == verdict
+
+
+def test_majority_and_ties():
+    assert majority(["LABEL_WRONG", "LABEL_WRONG", "PRED_WRONG"]) == "LABEL_WRONG"
+    assert majority(["LABEL_WRONG", "BOTH_WRONG"]) == "PRED_WRONG"
+    assert majority([]) == "PRED_WRONG"
+
+
+def test_candidates_are_shown_in_the_drawn_order():
+    s = failed("Paris", "Pariss")
+    a_first = judge_messages(s, label_first=True)[1]["content"]
+    b_first = judge_messages(s, label_first=False)[1]["content"]
+    assert a_first.index('"Paris"') < a_first.index('"Pariss"')
+    assert b_first.index('"Pariss"') < b_first.index('"Paris"}')
+
+
+def test_apply_judgements_rewrites_and_balances():
+    samples = [failed("Paris", "Pariss"), failed("Rome", "Roma"), failed("Oslo", "Oslo "), failed("Lima", "x")]
+    verdicts = ["PRED_WRONG", "LABEL_WRONG", "BOTH_CORRECT", "BOTH_WRONG"]
+    split = apply_judgements(samples, [Judgement(v, "why", {v: 1}, True) for v in verdicts])
+    assert [s.origin for s in split.error_seeds] == ["error_seed", "corrected"]
+    corrected = split.error_seeds[1]
+    assert corrected.label == [Call("get_weather", {"city": "Roma"})]
+    assert corrected.meta["old_label"] == [{"name": "get_weather", "arguments": {"city": "Rome"}}]
+    assert corrected.parent == samples[1].id and corrected.id != samples[1].id
+    assert split.verdicts == {"PRED_WRONG": 1, "LABEL_WRONG": 1, "BOTH_CORRECT": 1, "BOTH_WRONG": 1}
+    assert split.ledger.summary()["in"] == 4 and split.ledger.count("rejected") == 2
+
+
+def test_jglv_off_keeps_every_label():
+    samples = [failed("Paris", "Pariss"), failed("Rome", "Roma")]
+    split = apply_judgements(samples, None)
+    assert [s.origin for s in split.error_seeds] == ["error_seed", "error_seed"]
+    assert [s.label for s in split.error_seeds] == [s.label for s in samples]
+
+
+class RecordingClient:
+    """A transport double: answers with fixed judge outputs (the real client is tested in test_llm_*)."""
+
+    def __init__(self, answers):
+        self.answers, self.requests = answers, []
+
+    def chat_many(self, requests, desc=""):
+        self.requests += requests
+        return [ChatResult(ok=a is not None, parsed=a, error=None if a else "bad") for a in self.answers[: len(requests)]]
+
+
+def test_judge_mismatches_votes_and_survives_unreadable_answers():
+    samples = [failed("Paris", "Pariss")]
+    first = judge_order(samples[0].id, seed=3)
+    pick_pred = "only_B" if first else "only_A"
+    client = RecordingClient([{"analysis": "typo in label", "correct": pick_pred}, None, {"analysis": "", "correct": pick_pred}])
+    (judgement,) = judge_mismatches(client, samples, n_judges=3, seed=3)
+    assert judgement.verdict == "LABEL_WRONG" and judgement.votes == {"LABEL_WRONG": 2}
+    assert [r.sample_index for r in client.requests] == [0, 1, 2]
+    assert client.requests[0].schema["properties"]["correct"]["enum"] == ["only_A", "only_B", "both", "neither"]
