@@ -1,0 +1,63 @@
+"""EDDE on literal generator replies: shape-constrained schema, rule checks, lineage, ledger."""
+
+import jsonschema
+import pytest
+
+from looptool.loop.expand import AXES, RejectedVariant, plan_variants, variant_messages, variant_sample, variant_schema
+from looptool.schema import Call, Sample, Tool
+
+TOOL = Tool("convert_length", "Convert a length.", {
+    "type": "object",
+    "properties": {"value": {"type": "number"}, "unit": {"type": "string", "enum": ["inch", "cm"]}},
+    "required": ["value", "unit"],
+})
+SEED = Sample([TOOL], [{"role": "user", "content": "How many cm is 4 inch?"}], [Call("convert_length", {"value": 4, "unit": "inch"})],
+              origin="error_seed", meta={"probe": {"prediction": "<tool_call>{\"name\": \"convert_length\", \"arguments\": {\"value\": \"4 inch\"}}</tool_call>"},
+                                          "judge": {"analysis": "value given with its unit as one string"}})
+
+
+def test_schema_fixes_the_number_of_calls_and_the_tools():
+    schema = variant_schema(SEED, 300)
+    good = {"user_message": "Please turn 12 inch into centimetres.", "calls": [{"name": "convert_length", "arguments": {"value": 12, "unit": "inch"}}]}
+    jsonschema.validate(good, schema)
+    for bad in ({**good, "calls": []}, {**good, "calls": good["calls"] * 2},
+                {**good, "calls": [{"name": "other", "arguments": {}}]}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, schema)
+
+
+def test_prompt_holds_the_error_and_the_axis():
+    text = variant_messages(SEED, "data_values")[1]["content"]
+    assert "value given with its unit" in text and '"4 inch"' in text and AXES["data_values"] in text
+
+
+def test_variant_becomes_a_sample_with_lineage():
+    reply = {"user_message": "My board is 30 inch long, what is that in cm?", "calls": [{"name": "convert_length", "arguments": {"value": 30, "unit": "inch"}}]}
+    sample = variant_sample(SEED, reply, "persona", 300)
+    assert sample.origin == "edde" and sample.parent == SEED.id and sample.meta["axis"] == "persona"
+    assert sample.messages == [{"role": "user", "content": reply["user_message"]}]
+
+
+@pytest.mark.parametrize("reply, code", [
+    ({"user_message": "Convert 30 inch please", "calls": [{"name": "convert_length", "arguments": {"value": 31, "unit": "inch"}}]}, "ungrounded_value"),
+    ({"user_message": "Convert 30 inch please", "calls": [{"name": "convert_length", "arguments": {"value": 30, "unit": "mile"}}]}, "invalid_arguments"),
+    ({"user_message": "hi", "calls": []}, "bad_message_length"),
+    ({"calls": []}, "malformed_variant"),
+    ({"user_message": "How many cm is 4 inch?", "calls": [{"name": "convert_length", "arguments": {"value": 4, "unit": "inch"}}]}, "same_as_seed"),
+])
+def test_rule_failures_are_named(reply, code):
+    with pytest.raises(RejectedVariant) as err:
+        variant_sample(SEED, reply, "persona", 300)
+    assert err.value.code == code
+
+
+def test_text_label_seeds_expand_into_text_replies():
+    seed = Sample([TOOL], [{"role": "user", "content": "Convert my length"}], "Which length and unit?", origin="error_seed")
+    assert "reply" in variant_schema(seed, 300)["properties"]
+    sample = variant_sample(seed, {"user_message": "Can you convert something for me?", "reply": "Sure, what value and unit?"}, "persona", 300)
+    assert sample.label == "Sure, what value and unit?"
+
+
+def test_plan_is_seeded_and_varies_axes():
+    plan = plan_variants([SEED], 3, seed=0)
+    assert plan == plan_variants([SEED], 3, seed=0) and len({axis for _, _, axis in plan}) == 3
