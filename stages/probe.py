@@ -1,0 +1,46 @@
+"""DVC stage `probe@<round>` (GCP): greedy-decode the round's model on its training data."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from looptool.io import read_jsonl, write_json, write_jsonl
+from looptool.llm.policy import load_policy_engine
+from looptool.loop.probe import RetentionRule, probe, probe_metrics, split_by_probe
+from looptool.params import load_params, section
+from looptool.schema import Sample
+from looptool.tracking import log_metrics, mlflow_run
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--round", required=True)
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path)
+    parser.add_argument("--out-dir", required=True, type=Path)
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    cfg, ablation = section(params, "probe"), params.get("ablation") or {}
+    rule = RetentionRule(**(cfg.get("retention") or {}))
+    samples = read_jsonl(args.data, Sample.from_dict)
+    with mlflow_run("probe", arm="iterative", round=args.round, params={"probe": cfg, "ablation": ablation}) as run:
+        engine = load_policy_engine(args.model, backend=cfg.get("backend", "auto"))
+        results = probe(engine, samples, max_new_tokens=int(cfg.get("max_new_tokens", 256)),
+                        batch_size=int(cfg.get("batch_size", 8)))
+        split = split_by_probe(samples, results, rule, keep_all_mastered=not ablation.get("high_ppl", True))
+        metrics = {**probe_metrics(results, split), "ledger": split.ledger.summary()}
+        log_metrics(run, metrics)
+    out = args.out_dir
+    write_jsonl(out / "results.jsonl", (r.to_dict() for r in results))
+    write_jsonl(out / "high_ppl.jsonl", split.high_ppl)
+    write_jsonl(out / "failed.jsonl", split.failed)
+    split.ledger.write(out / "ledger.jsonl")
+    write_json(out / "metrics.json", metrics)
+    print(f"probe {args.round}: {metrics}")
+
+
+if __name__ == "__main__":
+    main()
