@@ -17,7 +17,7 @@ SEED = Sample([TOOL], [{"role": "user", "content": "How many cm is 4 inch?"}], [
 
 
 def test_schema_fixes_the_number_of_calls_and_the_tools():
-    schema = variant_schema(SEED, 300)
+    schema = variant_schema(SEED)
     good = {"user_message": "Please turn 12 inch into centimetres.", "calls": [{"name": "convert_length", "arguments": {"value": 12, "unit": "inch"}}]}
     jsonschema.validate(good, schema)
     for bad in ({**good, "calls": []}, {**good, "calls": good["calls"] * 2},
@@ -53,7 +53,7 @@ def test_rule_failures_are_named(reply, code):
 
 def test_text_label_seeds_expand_into_text_replies():
     seed = Sample([TOOL], [{"role": "user", "content": "Convert my length"}], "Which length and unit?", origin="error_seed")
-    assert "reply" in variant_schema(seed, 300)["properties"]
+    assert "reply" in variant_schema(seed)["properties"]
     sample = variant_sample(seed, {"user_message": "Can you convert something for me?", "reply": "Sure, what value and unit?"}, "persona", 300)
     assert sample.label == "Sure, what value and unit?"
 

@@ -35,7 +35,7 @@ JUDGE_CHOICES = ("only_A", "only_B", "both", "neither")
 JUDGE_SCHEMA = {
     "type": "object",
     "properties": {
-        "analysis": {"type": "string", "maxLength": 600},
+        "analysis": {"type": "string"},  # length bounded by max_tokens: length limits in a schema slow llama.cpp grammars to ~1-2 tok/s (measured)
         "correct": {"type": "string", "enum": list(JUDGE_CHOICES)},
     },
     "required": ["analysis", "correct"],

@@ -1,0 +1,142 @@
+"""Verified dialogues -> per-step training samples, and the seeded round-1 / pool split (issue #5).
+
+Every assistant message of a verified dialogue is one sample: the conversation before it is the
+prompt, the dialogue's tool subset is the tool list, and the message itself is the label (its
+calls, or its text). A call step whose results include a tool error is dropped: the label would
+teach the model a call the environment refused. Each emitted sample is re-checked with the same
+rules the verifier uses (:func:`check_sample`), so nothing that breaks a rule reaches training.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+from looptool.schema import Call, Sample, Tool
+from looptool.synth.validate import Problem
+from looptool.synth.rules import check_calls
+from looptool.synth.verify import text_looks_like_call
+
+
+def _clean(message: dict[str, Any]) -> dict[str, Any]:
+    out = {"role": message["role"], "content": message.get("content") or ""}
+    if message.get("tool_calls"):
+        out["tool_calls"] = [{"name": c["name"], "arguments": c["arguments"]} for c in message["tool_calls"]]
+    if message["role"] == "tool" and message.get("name"):
+        out["name"] = message["name"]
+    return out
+
+
+def _is_error_result(message: dict[str, Any]) -> bool:
+    try:
+        body = json.loads(message.get("content") or "")
+    except json.JSONDecodeError:
+        return True  # unreadable result: treat like a failure
+    return not isinstance(body, dict) or body.get("status") == "error"
+
+
+def check_sample(sample: Sample) -> list[Problem]:
+    """Rules every emitted sample must pass: history order, label calls valid and grounded."""
+    problems: list[Problem] = []
+    messages = sample.messages
+    if not messages or messages[0]["role"] != "user":
+        problems.append(Problem("turn_order", "history must start with a user message"))
+    if messages and messages[-1]["role"] not in ("user", "tool"):
+        problems.append(Problem("turn_order", "the step must follow a user or tool message"))
+    if isinstance(sample.label, str):
+        if not sample.label.strip():
+            problems.append(Problem("empty_label", "text label is empty"))
+        elif text_looks_like_call(sample.label):
+            # The reward would score a correct text answer as a (broken) call attempt.
+            problems.append(Problem("call_markup_in_text", "text label holds tool-call markup"))
+        return problems
+    if not sample.label:
+        problems.append(Problem("empty_label", "call label without calls"))
+    tools = {t.name: t for t in sample.tools}
+    problems += check_calls(list(sample.label), tools, messages)
+    return problems
+
+
+def samples_from_dialogue(dialogue: dict[str, Any], ledger: Any) -> list[Sample]:
+    """All samples of one verified dialogue; every assistant step gets a ledger record."""
+    tools = [Tool.from_dict(t) for t in dialogue["tools"]]
+    messages = [_clean(m) for m in dialogue["messages"]]
+    turns = dialogue.get("turns") or {}
+    out: list[Sample] = []
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        step_id = f"{dialogue['id']}/m{i}"
+        ledger.expect(1)
+        calls = message.get("tool_calls") or []
+        if calls:
+            results = messages[i + 1 : i + 1 + len(calls)]
+            if any(_is_error_result(r) for r in results):
+                ledger.reject(step_id, "followed_by_tool_error")
+                continue
+            label: list[Call] | str = [Call.from_dict(c) for c in calls]
+        else:
+            label = message["content"]
+        turn = turns.get(str(i)) or {}
+        need = turn.get("need")
+        plan = dialogue.get("plan") or []
+        sample = Sample(
+            tools=tools,
+            messages=messages[:i],
+            label=label,
+            origin="seed",
+            round=0,
+            parent=dialogue["id"],
+            meta={"dialogue": dialogue["id"], "message_index": i, "step": "call" if calls else "text",
+                  "need_kind": plan[need]["kind"] if isinstance(need, int) and need < len(plan) else None,
+                  "vote_agreement": turn.get("agreement"), "votes": turn.get("votes")},
+        )
+        problems = check_sample(sample)
+        if problems:
+            ledger.reject(step_id, problems[0].code, detail=problems[0].detail)
+            continue
+        ledger.keep(step_id, sample_id=sample.id, step=sample.meta["step"])
+        out.append(sample)
+    return out
+
+
+def build_samples(dialogues: list[dict[str, Any]], ledger: Any) -> list[Sample]:
+    """Samples of every dialogue; exact duplicates (same content id) are rejected as such."""
+    samples: list[Sample] = []
+    seen: set[str] = set()
+    ledger.expect(0)  # steps are declared one by one; an empty input must still balance
+    for dialogue in dialogues:
+        for sample in samples_from_dialogue(dialogue, ledger):
+            if sample.id in seen:
+                # Re-label the record: the step was kept above, but its sample duplicates another.
+                record = next(r for r in reversed(ledger.records) if r.info.get("sample_id") == sample.id)
+                record.fate, record.reason = "rejected", "duplicate_sample"
+                continue
+            seen.add(sample.id)
+            samples.append(sample)
+    return samples
+
+
+def split_round1(samples: list[Sample], round1_size: int | float, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """Seeded split into the round-1 training slice and the unused pool.
+
+    ``round1_size`` is a count (int >= 1) or a share (0 < float <= 1). Samples are shuffled by a
+    seeded RNG over their sorted ids, so the split depends on the set of samples, not their order.
+    """
+    ordered = sorted(samples, key=lambda s: s.id)
+    random.Random(f"round1-split:{seed}").shuffle(ordered)
+    if isinstance(round1_size, float) and 0 < round1_size <= 1:
+        n = round(round1_size * len(ordered))
+    else:
+        n = int(round1_size)
+    if n < 0:
+        raise ValueError(f"round1_size must be >= 0, got {round1_size}")
+    n = min(n, len(ordered))
+    round1 = [_with_round(s, 1) for s in ordered[:n]]
+    return round1, ordered[n:]
+
+
+def _with_round(sample: Sample, round_index: int) -> Sample:
+    return Sample(tools=sample.tools, messages=sample.messages, label=sample.label, origin=sample.origin,
+                  round=round_index, parent=sample.parent, meta=sample.meta, id=sample.id)

@@ -1,0 +1,28 @@
+"""Stage simulate: API pool (generated + imported) -> multi-agent dialogues.
+
+Resumable: every LLM reply is cached (``llm.cache_path``), so a killed run repeats no finished call.
+Outputs under data/seed/dialogues/: dialogues.jsonl, ledger.jsonl, pool_ledger.jsonl, metrics.json.
+"""
+
+from pathlib import Path
+
+from looptool.params import load_params, section
+from looptool.synth.pipeline import run_simulate
+from looptool.tracking import log_metrics, mlflow_run
+
+POOLS = [Path("data/seed/apis/apis.jsonl"), Path("data/seed/imported/tools.jsonl")]
+OUT = Path("data/seed/dialogues")
+
+
+def main() -> None:
+    params = load_params()
+    cfg, llm = section(params, "simulate"), section(params, "llm")
+    with mlflow_run("simulate", params={"seed": params["seed"], "simulate": cfg, "llm": llm}) as run:
+        metrics = run_simulate(cfg, llm, int(params["seed"]), POOLS, OUT)
+        log_metrics(run, metrics)
+    print(f"simulate: {metrics['pool_tools']} tools, {metrics['in']} dialogues requested -> {metrics['dialogues']} "
+          f"kept; rejected {metrics['rejected_by_reason']}; {metrics['dialogues_per_minute']} dialogues/min")
+
+
+if __name__ == "__main__":
+    main()
