@@ -166,11 +166,29 @@ def run_verify(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, dial
 
 
 # --------------------------------------------------------------------------------- build_samples
+def add_extra_samples(paths: list[str], ledger: Ledger) -> list[Sample]:
+    """Seed samples a researcher already has (JSONL of Samples), held to the same rules as ours."""
+    accepted: list[Sample] = []
+    for path in paths:
+        extra = read_jsonl(path, Sample.from_dict)
+        ledger.expect(len(extra))
+        for sample in extra:
+            problems = check_sample(sample)
+            if problems:
+                ledger.reject(sample.id, problems[0].code, detail=problems[0].detail, source=str(path))
+            else:
+                ledger.keep(sample.id, source=str(path))
+                accepted.append(Sample(sample.tools, sample.messages, sample.label, "seed", sample.round,
+                                       sample.parent, {**sample.meta, "source": str(path)}, sample.id))
+    return accepted
+
+
 def run_build_samples(cfg: dict[str, Any], seed: int, dialogues_path: Path, round1_path: Path, pool_path: Path,
                       out_dir: Path) -> dict[str, Any]:
     dialogues = read_jsonl(dialogues_path)
     ledger = Ledger("build_samples")
     samples = build_samples(dialogues, ledger)
+    samples += add_extra_samples(cfg.get("extra_samples") or [], ledger)
     round1, rest = split_round1(samples, cfg["round1_size"], seed)
     bad = [s.id for s in round1 + rest if check_sample(Sample.from_dict(s.to_dict()))]
     if bad:  # build_samples already filtered: this would be a bug, not bad data
