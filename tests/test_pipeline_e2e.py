@@ -14,6 +14,7 @@ from looptool.io import read_jsonl
 from looptool.ledger import Ledger
 from looptool.llm.server import llama_cpp_server_available
 from looptool.models import load_model_and_tokenizer
+from looptool.eval.acebench import default_data_dir
 from pipeline import PipelineRepo
 
 pytestmark = [pytest.mark.server,
@@ -23,7 +24,10 @@ SMOKE = Path(__file__).parent / "data" / "smoke" / "params.yaml"
 
 
 def test_full_pipeline_on_smoke_params(tmp_path):
-    repo = PipelineRepo.create(tmp_path / "repo", params=YAML(typ="safe").load(SMOKE.read_text()))
+    params = YAML(typ="safe").load(SMOKE.read_text())
+    # The copy lives elsewhere, so name this checkout's ACEBench data (../shared/acebench_data) outright.
+    params["eval"]["benchmarks"]["acebench"]["data_dir"] = str(default_data_dir())
+    repo = PipelineRepo.create(tmp_path / "repo", params=params)
     repo.dvc("repro", timeout=1200)
     root = repo.root
 

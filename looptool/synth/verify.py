@@ -171,6 +171,8 @@ def verify_dialogues(dialogues: list[dict[str, Any]], *, client: Any | None, see
         for dialogue in survivors:
             ledger.keep(dialogue["id"], judge="skipped")
         return survivors
+    if not survivors:
+        return []
     results = client.chat_many([judge_request(d, seed, judge_max_tokens) for d in survivors], desc="judge")
     verified = []
     for dialogue, result in zip(survivors, results):
