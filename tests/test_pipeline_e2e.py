@@ -50,5 +50,8 @@ def test_full_pipeline_on_smoke_params(tmp_path):
     for ledger in list(root.glob("data/**/ledger.jsonl")):
         Ledger.read(ledger)  # every written ledger parses; balance was checked before writing
 
+    report = (root / "eval" / "report.md").read_text()
+    assert "iterative" in report and (root / "eval" / "plots" / "scores.png").stat().st_size > 1000
+
     again = repo.dvc("repro")
     assert "Data and pipelines are up to date" in again.stdout

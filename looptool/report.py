@@ -1,0 +1,523 @@
+"""The experiment report: final score table, per-round loop numbers and PNG plots (issue #8).
+
+Everything here works on plain dicts read from the JSON files other stages write, so tests can
+feed literal data. A missing or unreadable file never raises: its series is left out and the
+path is listed in ``ReportInputs.missing`` so the report can say what it could not show.
+
+Layout read (DESIGN.md §6): ``eval/<arm>/<round>/{metrics,train,train_curve}.json`` for the base
+model (``base/r0``) and both arms per configured round, ``eval/sft/train.json``,
+``data/rounds/<round>/{metrics,probe/metrics,judge/metrics,expand/metrics}.json`` and the
+round-1 seed slice ``data/seed/round1.jsonl``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from matplotlib.figure import Figure
+
+from looptool.io import atomic_open
+
+BASE_RUN = ("base", "r0")
+TRAINED_ARMS = ("iterative", "static")
+# Origins of a round's samples, bottom to top in the composition plot (DESIGN.md §3).
+ORIGINS = ("seed", "hppl", "error_seed", "corrected", "edde", "fresh")
+MISSING = "–"
+
+# Headline columns per benchmark, in the paper's order; categories follow them.
+SUMMARY_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "bfcl-v3": (("overall", "Overall"), ("non_live", "Non-Live"), ("live", "Live"), ("multi_turn", "Multi-Turn")),
+    "acebench": (("overall", "Overall"), ("normal", "Normal"), ("special", "Special")),
+}
+BENCHMARK_LABELS = {"bfcl-v3": "BFCL", "acebench": "ACE"}
+BENCHMARK_KEYS = {"bfcl-v3": "bfcl", "acebench": "acebench"}
+
+
+# ------------------------------------------------------------------------------------------
+# Collecting the inputs
+
+
+@dataclass
+class ReportInputs:
+    """Everything the report shows; ``None`` marks a file that was missing or unreadable."""
+
+    rounds: list[str]
+    evals: dict[tuple[str, str], dict | None] = field(default_factory=dict)
+    train_summaries: dict[tuple[str, str], dict | None] = field(default_factory=dict)
+    train_curves: dict[tuple[str, str], list | None] = field(default_factory=dict)
+    sft_summary: dict | None = None
+    # (label, composition or None, where it came from), in training order.
+    compositions: list[tuple[str, dict | None, str]] = field(default_factory=list)
+    # round -> {"probe": dict|None, "judge": ..., "expand": ...}
+    loop_stages: dict[str, dict[str, dict | None]] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def round_keys(params: Mapping[str, Any]) -> list[str]:
+    """The configured round keys (``rounds`` in params.yaml), in file order."""
+    rounds = params.get("rounds") or {}
+    if not isinstance(rounds, Mapping):
+        raise ValueError("params.yaml 'rounds' must be a mapping of round keys (r1, r2, ...)")
+    return [str(key) for key in rounds]
+
+
+def eval_runs(rounds: Sequence[str]) -> list[tuple[str, str]]:
+    """(arm, round) of every evaluation the report expects: base, then each arm over the rounds."""
+    return [BASE_RUN] + [(arm, r) for arm in TRAINED_ARMS for r in rounds]
+
+
+def run_label(arm: str, round_key: str) -> str:
+    return "base" if (arm, round_key) == BASE_RUN else f"{arm} {round_key}"
+
+
+def previous_round(rounds: Sequence[str], round_key: str, params_rounds: Mapping | None = None) -> str | None:
+    """The round whose assembled data this round trains on; None = the round-1 seed slice.
+
+    params may name it (``{prev: r1}``, DESIGN.md §6); otherwise the previous key in order.
+    """
+    spec = (params_rounds or {}).get(round_key)
+    if isinstance(spec, Mapping) and "prev" in spec:
+        prev = spec.get("prev")
+        return str(prev) if prev in rounds else None
+    index = list(rounds).index(round_key)
+    return rounds[index - 1] if index > 0 else None
+
+
+class _Reader:
+    """Reads JSON under a root and remembers which paths it could not use."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.missing: list[str] = []
+
+    def json(self, relative: str, expect: type) -> Any:
+        path = self.root / relative
+        try:
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            self.missing.append(f"{relative} (not found)")
+            return None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            self.missing.append(f"{relative} (unreadable: {type(err).__name__})")
+            return None
+        if not isinstance(value, expect):
+            self.missing.append(f"{relative} (expected a JSON {expect.__name__})")
+            return None
+        return value
+
+    def line_count(self, relative: str) -> int | None:
+        try:
+            with (self.root / relative).open("r", encoding="utf-8") as handle:
+                return sum(1 for line in handle if line.strip())
+        except OSError:
+            self.missing.append(f"{relative} (not found)")
+            return None
+
+
+def collect_inputs(root: str | Path, rounds: Sequence[str], params_rounds: Mapping | None = None) -> ReportInputs:
+    """Read every file the report uses under ``root``; never raises for a missing file."""
+    reader = _Reader(Path(root))
+    rounds = list(rounds)
+    inputs = ReportInputs(rounds=rounds)
+    for arm, r in eval_runs(rounds):
+        inputs.evals[(arm, r)] = reader.json(f"eval/{arm}/{r}/metrics.json", dict)
+        if arm != "base":
+            inputs.train_summaries[(arm, r)] = reader.json(f"eval/{arm}/{r}/train.json", dict)
+            inputs.train_curves[(arm, r)] = reader.json(f"eval/{arm}/{r}/train_curve.json", list)
+    inputs.sft_summary = reader.json("eval/sft/train.json", dict)
+
+    assembled: dict[str, dict | None] = {}
+    for r in rounds:
+        metrics = reader.json(f"data/rounds/{r}/metrics.json", dict)
+        composition = (metrics or {}).get("composition")
+        assembled[r] = composition if isinstance(composition, dict) else None
+        inputs.loop_stages[r] = {stage: reader.json(f"data/rounds/{r}/{stage}/metrics.json", dict)
+                                 for stage in ("probe", "judge", "expand")}
+    for r in rounds:
+        prev = previous_round(rounds, r, params_rounds)
+        if prev is None:
+            count = reader.line_count("data/seed/round1.jsonl")
+            composition = None if count is None else {"seed": count, "total": count}
+            inputs.compositions.append((r, composition, "seed slice data/seed/round1.jsonl"))
+        else:
+            inputs.compositions.append((r, assembled.get(prev), f"assembled at {prev}"))
+    if rounds and assembled.get(rounds[-1]) is not None:
+        # The last round also assembles data that no configured round trains on; still worth seeing.
+        inputs.compositions.append((f"after {rounds[-1]}", assembled[rounds[-1]], f"assembled at {rounds[-1]}, not trained on"))
+    inputs.missing = reader.missing
+    return inputs
+
+
+# ------------------------------------------------------------------------------------------
+# The summary table
+
+
+@dataclass(frozen=True)
+class Column:
+    benchmark: str
+    key: str          # summary key, or category name
+    label: str
+    is_category: bool
+
+    @property
+    def field_name(self) -> str:
+        """Flat name used in summary.json, e.g. ``bfcl_overall``, ``acebench_normal_atom_bool``."""
+        prefix = BENCHMARK_KEYS.get(self.benchmark, re.sub(r"\W+", "_", self.benchmark).strip("_").lower())
+        return f"{prefix}_{self.key}"
+
+
+@dataclass
+class SummaryTable:
+    columns: list[Column]
+    # (arm, round) -> values aligned with columns (fractions or None); None = no metrics file.
+    rows: dict[tuple[str, str], list[float | None] | None]
+
+    def value(self, arm: str, round_key: str, field_name: str) -> float | None:
+        values = self.rows.get((arm, round_key))
+        if values is None:
+            return None
+        for column, value in zip(self.columns, values):
+            if column.field_name == field_name:
+                return value
+        return None
+
+
+def table_columns(evals: Mapping[tuple[str, str], dict | None]) -> list[Column]:
+    """Headline columns of each benchmark, then every category any run evaluated (first-seen order)."""
+    benchmarks: list[str] = []
+    for metrics in evals.values():
+        for name in metrics or {}:
+            if name not in benchmarks and isinstance(metrics[name], dict):
+                benchmarks.append(name)
+    known = [b for b in SUMMARY_COLUMNS if b in benchmarks]
+    benchmarks = known + [b for b in benchmarks if b not in SUMMARY_COLUMNS]
+    columns: list[Column] = []
+    for bench in benchmarks:
+        short = BENCHMARK_LABELS.get(bench, bench)
+        for key, label in SUMMARY_COLUMNS.get(bench, (("overall", "Overall"),)):
+            columns.append(Column(bench, key, f"{short} {label}", False))
+        seen: list[str] = []
+        for metrics in evals.values():
+            categories = ((metrics or {}).get(bench) or {}).get("categories") or {}
+            seen += [c for c in categories if c not in seen]
+        columns += [Column(bench, c, f"{short} {c}", True) for c in seen]
+    return columns
+
+
+def _cell(metrics: dict, column: Column) -> float | None:
+    bench = metrics.get(column.benchmark)
+    if not isinstance(bench, dict):
+        return None
+    if column.is_category:
+        value = ((bench.get("categories") or {}).get(column.key) or {}).get("accuracy")
+    else:
+        value = (bench.get("summary") or {}).get(column.key)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def build_summary_table(evals: Mapping[tuple[str, str], dict | None], runs: Sequence[tuple[str, str]]) -> SummaryTable:
+    columns = table_columns({run: evals.get(run) for run in runs})
+    rows = {run: (None if evals.get(run) is None else [_cell(evals[run], c) for c in columns]) for run in runs}
+    return SummaryTable(columns=columns, rows=rows)
+
+
+def percent(value: float | None) -> str:
+    """A fraction as a percentage with one decimal; the dash marks a missing value."""
+    return MISSING if value is None else f"{100 * value:.1f}"
+
+
+def table_markdown(table: SummaryTable) -> str:
+    header = ["run"] + [c.label for c in table.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * len(table.columns)]
+    for (arm, r), values in table.rows.items():
+        cells = [MISSING] * len(table.columns) if values is None else [percent(v) for v in values]
+        lines.append("| " + " | ".join([run_label(arm, r)] + cells) + " |")
+    return "\n".join(lines)
+
+
+def table_text(table: SummaryTable) -> str:
+    """Plain text for the terminal, one line per column and one column per run.
+
+    Transposed on purpose: with every category there are dozens of score columns but only
+    1 + 2 x rounds runs, so this orientation stays within a terminal's width.
+    """
+    runs = list(table.rows)
+    header = ["score (%)"] + [run_label(*run) for run in runs]
+    body = []
+    for index, column in enumerate(table.columns):
+        row = [column.label]
+        for run in runs:
+            values = table.rows[run]
+            row.append(MISSING if values is None else percent(values[index]))
+        body.append(row)
+    widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
+
+    def render(line: list[str]) -> str:
+        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+
+    return "\n".join([render(header), "  ".join("-" * w for w in widths)] + [render(line) for line in body])
+
+
+def summary_rows(table: SummaryTable, rounds: Sequence[str]) -> list[dict]:
+    """Flat rows for eval/summary.json: one per (arm, round), fractions, None where missing."""
+    order = {r: i + 1 for i, r in enumerate(rounds)}
+    rows = []
+    for (arm, r), values in table.rows.items():
+        row: dict[str, Any] = {"arm": arm, "round": r, "round_index": order.get(r, 0), "evaluated": values is not None}
+        for index, column in enumerate(table.columns):
+            row[column.field_name] = None if values is None else values[index]
+        rows.append(row)
+    return rows
+
+
+def headline_fields(table: SummaryTable) -> list[str]:
+    return [c.field_name for c in table.columns if not c.is_category]
+
+
+def scores_metrics(table: SummaryTable) -> dict:
+    """Nested headline scores ``{arm: {round: {field: value}}}`` for `dvc metrics show` / `dvc exp show`
+    (DVC flattens nested dicts into columns but does not display a top-level list)."""
+    fields = set(headline_fields(table))
+    nested: dict[str, dict] = {}
+    for row in summary_rows(table, []):
+        if row["evaluated"]:
+            nested.setdefault(row["arm"], {})[row["round"]] = {
+                k: v for k, v in row.items() if k in fields and v is not None}
+    return nested
+
+
+def scores_by_round(table: SummaryTable, rounds: Sequence[str]) -> list[dict]:
+    """Wide rows for DVC data-series plots: x = ``round_index`` (numeric, since DVC's default
+    template treats x as quantitative), one y field per arm and headline score.
+
+    Round 0 is the base model for every arm (each arm starts from it), so both arm lines start
+    at the base point; the ``base_*`` fields repeat the base score as a reference line.
+    """
+    # The known benchmarks' headline fields are always present (null when not evaluated) so
+    # that the DVC plot definitions naming them never point at a missing field.
+    known = [Column(b, key, label, False).field_name for b, cols in SUMMARY_COLUMNS.items() for key, label in cols]
+    fields = known + [f for f in headline_fields(table) if f not in known]
+    rows = []
+    for index, r in enumerate(["r0", *rounds]):
+        row: dict[str, Any] = {"round": r, "round_index": index}
+        for name in fields:
+            base = table.value(*BASE_RUN, name)
+            row[f"base_{name}"] = base
+            for arm in TRAINED_ARMS:
+                row[f"{arm}_{name}"] = base if index == 0 else table.value(arm, r, name)
+        rows.append(row)
+    return rows
+
+
+def composition_rows(inputs: ReportInputs) -> list[dict]:
+    rows = []
+    for index, (label, composition, source) in enumerate(inputs.compositions, start=1):
+        row: dict[str, Any] = {"round": label, "round_index": index, "source": source}
+        for origin in (*ORIGINS, "total"):
+            row[origin] = None if composition is None else int(composition.get(origin, 0) or 0)
+        rows.append(row)
+    return rows
+
+
+def categories_not_run(evals: Mapping[tuple[str, str], dict | None]) -> dict[str, list[str]]:
+    """benchmark -> categories some evaluated run did not run (ordered union of the summaries)."""
+    result: dict[str, list[str]] = {}
+    for metrics in evals.values():
+        for bench, block in (metrics or {}).items():
+            names = ((block or {}).get("summary") or {}).get("categories_not_run") or []
+            target = result.setdefault(bench, [])
+            target += [n for n in names if n not in target]
+    return result
+
+
+# ------------------------------------------------------------------------------------------
+# Plots (matplotlib's object API with no pyplot: no global backend or figure state to leak)
+
+
+def _save_png(figure: Figure, path: str | Path) -> None:
+    figure.tight_layout()
+    with atomic_open(path, "wb") as handle:
+        figure.savefig(handle, format="png", dpi=110)
+
+
+def _no_data(axes, message: str) -> None:
+    axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, color="grey")
+
+
+def plot_scores(table: SummaryTable, rounds: Sequence[str], path: str | Path) -> None:
+    """BFCL Overall and ACEBench Overall per round, iterative vs static, base as a horizontal line."""
+    panels = [("bfcl_overall", "BFCL v3 Overall"), ("acebench_overall", "ACEBench Overall")]
+    figure = Figure(figsize=(10, 4))
+    ticks = ["r0 (base)", *rounds]
+    for slot, (name, title) in enumerate(panels, start=1):
+        axes = figure.add_subplot(1, len(panels), slot)
+        axes.set_title(title)
+        axes.set_xticks(range(len(ticks)), ticks)
+        axes.set_xlabel("round")
+        axes.set_ylabel("accuracy (%)")
+        base = table.value(*BASE_RUN, name)
+        drawn = False
+        if base is not None:
+            axes.axhline(100 * base, color="grey", linestyle=":", label="base")
+            drawn = True
+        for arm, marker in zip(TRAINED_ARMS, ("o", "s")):
+            points = [(0, base)] + [(i, table.value(arm, r, name)) for i, r in enumerate(rounds, start=1)]
+            points = [(x, 100 * y) for x, y in points if y is not None]
+            if len(points) > (1 if base is not None else 0):
+                axes.plot([p[0] for p in points], [p[1] for p in points], marker=marker, label=arm)
+                drawn = True
+        if drawn:
+            axes.legend()
+        else:
+            _no_data(axes, "no evaluation found")
+    _save_png(figure, path)
+
+
+def plot_composition(inputs: ReportInputs, path: str | Path) -> None:
+    """Stacked bars: the training data of each round by sample origin."""
+    rows = composition_rows(inputs)
+    figure = Figure(figsize=(max(5, 1.6 * len(rows) + 2), 4))
+    axes = figure.add_subplot(1, 1, 1)
+    axes.set_title("Training data per round (iterative arm) by origin")
+    axes.set_ylabel("samples")
+    labels = [row["round"] for row in rows]
+    positions = list(range(len(rows)))
+    bottoms = [0] * len(rows)
+    for origin in ORIGINS:
+        heights = [row[origin] or 0 for row in rows]
+        if any(heights):
+            axes.bar(positions, heights, bottom=bottoms, label=origin)
+            bottoms = [b + h for b, h in zip(bottoms, heights)]
+    for x, row in zip(positions, rows):
+        if row["total"] is None:
+            axes.text(x, 0, "missing", ha="center", va="bottom", color="grey", rotation=90)
+    axes.set_xticks(positions, labels)
+    if any(bottoms):
+        axes.legend()
+    elif not rows:
+        _no_data(axes, "no rounds configured")
+    _save_png(figure, path)
+
+
+def plot_rewards(inputs: ReportInputs, path: str | Path) -> None:
+    """GRPO reward mean per logging step: colour = round, line style = arm."""
+    figure = Figure(figsize=(8, 4))
+    axes = figure.add_subplot(1, 1, 1)
+    axes.set_title("GRPO reward per step")
+    axes.set_xlabel("step (within the round)")
+    axes.set_ylabel("reward mean")
+    colours = {r: f"C{i % 10}" for i, r in enumerate(inputs.rounds)}
+    styles = {"iterative": "-", "static": "--"}
+    drawn = False
+    for (arm, r), curve in inputs.train_curves.items():
+        points = [(p["step"], p["reward"]) for p in curve or []
+                  if isinstance(p, dict) and isinstance(p.get("step"), (int, float)) and isinstance(p.get("reward"), (int, float))]
+        if points:
+            axes.plot([p[0] for p in points], [p[1] for p in points], color=colours.get(r, "black"),
+                      linestyle=styles.get(arm, ":"), marker=".", label=f"{arm} {r}")
+            drawn = True
+    if drawn:
+        axes.legend()
+    else:
+        _no_data(axes, "no GRPO curve found")
+    _save_png(figure, path)
+
+
+# ------------------------------------------------------------------------------------------
+# eval/report.md
+
+
+def _markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def text(value: Any) -> str:
+        if value is None:
+            return MISSING
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(text(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _get(block: dict | None, *keys: str) -> Any:
+    value: Any = block
+    for key in keys:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def loop_section(inputs: ReportInputs) -> str:
+    """Probe (GCP), judge (JGLV) and expand (EDDE) numbers per round of the iterative arm."""
+    rounds = inputs.rounds
+    probe = _markdown_table(
+        ["round", "samples", "mastered", "failed", "unparsable", "high-PPL kept", "mastered PPL min / median / max"],
+        [[r, _get(s := inputs.loop_stages[r]["probe"], "samples"), _get(s, "mastered"), _get(s, "failed"),
+          _get(s, "unparsable"), _get(s, "high_ppl_kept"),
+          None if _get(s, "mastered_ppl") is None else " / ".join(
+              MISSING if _get(s, "mastered_ppl", k) is None else f"{_get(s, 'mastered_ppl', k):.3g}"
+              for k in ("min", "median", "max"))]
+         for r in rounds])
+    verdicts = ("PRED_WRONG", "LABEL_WRONG", "BOTH_CORRECT", "BOTH_WRONG")
+    judge = _markdown_table(
+        ["round", "mismatches", *verdicts, "judge ran"],
+        [[r, _get(j := inputs.loop_stages[r]["judge"], "mismatches"), *(_get(j, "verdicts", v) for v in verdicts),
+          _get(j, "judge_ran")] for r in rounds])
+    expand = _markdown_table(
+        ["round", "error seeds", "new samples"],
+        [[r, _get(e := inputs.loop_stages[r]["expand"], "error_seeds"), _get(e, "new_samples")] for r in rounds])
+    return "\n\n".join(["### Probe (GCP)", probe, "### Judge (JGLV)", judge, "### Expand (EDDE)", expand])
+
+
+def composition_section(inputs: ReportInputs) -> str:
+    rows = composition_rows(inputs)
+    table = _markdown_table(["training data of", *ORIGINS, "total", "source"],
+                            [[row["round"], *(row[o] for o in ORIGINS), row["total"], row["source"]] for row in rows])
+    return table + "\n\nThe static arm trains on the round-1 seed slice in every round."
+
+
+def training_section(inputs: ReportInputs) -> str:
+    keys = ("samples", "trained_on", "steps", "seconds", "reward_mean", "frac_reward_zero_std_mean")
+    rows = []
+    for (arm, r), summary in inputs.train_summaries.items():
+        curve = [p for p in inputs.train_curves.get((arm, r)) or [] if isinstance(p, dict)]
+        last = curve[-1].get("reward") if curve else None
+        rows.append([f"{arm} {r}", *(_get(summary, k) for k in keys), last])
+    grpo = _markdown_table(["run", *keys, "last logged reward"], rows)
+    if inputs.sft_summary is None:
+        sft = "SFT warm-up: no summary found."
+    else:
+        scalars = {k: v for k, v in inputs.sft_summary.items() if isinstance(v, (int, float, str, bool))}
+        sft = "SFT warm-up: " + ", ".join(f"{k} = {v}" for k, v in scalars.items())
+    return "\n\n".join([sft, grpo])
+
+
+def render_report(inputs: ReportInputs, table: SummaryTable, plot_links: Mapping[str, str]) -> str:
+    """The Markdown report; ``plot_links`` maps a caption to a path relative to the report."""
+    parts = ["# LoopTool report", "",
+             f"Rounds configured: {', '.join(inputs.rounds) or 'none'}. Accuracies in percent; "
+             f"{MISSING} = not evaluated or file missing.", "",
+             "## Final summary table", "", table_markdown(table), ""]
+    not_run = {b: names for b, names in categories_not_run(inputs.evals).items() if names}
+    if not_run:
+        parts += ["Categories not run (each counts 0 in its benchmark's Overall):", ""]
+        parts += [f"- {BENCHMARK_LABELS.get(b, b)}: {', '.join(names)}" for b, names in not_run.items()]
+        parts.append("")
+    parts += ["## Plots", ""]
+    parts += [f"![{caption}]({link})" for caption, link in plot_links.items()]
+    parts += ["", "## Training data per round", "", composition_section(inputs), "",
+              "## Loop stages per round", "", loop_section(inputs), "",
+              "## Training", "", training_section(inputs), "", "## Missing inputs", ""]
+    if inputs.missing:
+        parts += ["These files were missing or unreadable; their series are left out above:", ""]
+        parts += [f"- {m}" for m in inputs.missing]
+    else:
+        parts.append("None: every expected file was read.")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,51 @@
+"""DVC stage `report`: score table, loop numbers and plots of every configured round -> eval/.
+
+Reads whatever evaluation, training and loop-stage JSON exists (a missing file is reported, not
+fatal), writes eval/report.md, eval/summary.json, eval/scores.json, the plot data under
+eval/plots/ and the PNGs, then prints the final summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from looptool import report
+from looptool.io import atomic_open, write_json
+from looptool.params import load_params
+
+PLOTS = {"scores": "Benchmark score per round", "composition": "Training data per round",
+         "rewards": "GRPO reward curves"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--root", default=".", type=Path, help="repository root holding eval/ and data/")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params)
+    rounds = report.round_keys(params)
+    inputs = report.collect_inputs(args.root, rounds, params.get("rounds"))
+    table = report.build_summary_table(inputs.evals, report.eval_runs(rounds))
+
+    out, plots = args.root / "eval", args.root / "eval" / "plots"
+    report.plot_scores(table, rounds, plots / "scores.png")
+    report.plot_composition(inputs, plots / "composition.png")
+    report.plot_rewards(inputs, plots / "rewards.png")
+    write_json(out / "summary.json", report.summary_rows(table, rounds))
+    write_json(out / "scores.json", report.scores_metrics(table))
+    write_json(plots / "scores_by_round.json", report.scores_by_round(table, rounds))
+    write_json(plots / "composition.json", report.composition_rows(inputs))
+    links = {caption: f"plots/{name}.png" for name, caption in PLOTS.items()}
+    with atomic_open(out / "report.md") as handle:
+        handle.write(report.render_report(inputs, table, links))
+
+    print("\n== Final summary table (accuracy %, " + report.MISSING + " = missing) ==")
+    print(report.table_text(table))
+    if inputs.missing:
+        print(f"\n{len(inputs.missing)} input file(s) missing or unreadable; see eval/report.md")
+
+
+if __name__ == "__main__":
+    main()

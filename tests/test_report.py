@@ -1,0 +1,173 @@
+"""The report stage on a literal two-round tree with one evaluation missing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from looptool import report
+from stages import report as report_stage
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _eval_metrics(bfcl_overall: float, simple: float, ace_overall: float) -> dict:
+    return {
+        "bfcl-v3": {
+            "summary": {"overall": bfcl_overall, "non_live": 0.3, "live": 0.2, "multi_turn": 0.0, "simple_ast": simple,
+                        "categories_run": ["simple", "irrelevance"],
+                        "categories_not_run": ["java", "multi_turn_base"]},
+            "categories": {"simple": {"correct": 3, "total": 10, "accuracy": simple},
+                           "irrelevance": {"correct": 5, "total": 5, "accuracy": 1.0}},
+            "problems": 0,
+        },
+        "acebench": {
+            "summary": {"overall": ace_overall, "normal": 0.5, "special": 0.25, "agent": 0.0,
+                        "agent_source": "not run (counts 0)", "categories_run": ["normal_atom_bool"],
+                        "categories_not_run": ["agent_multi_step"]},
+            "categories": {"normal_atom_bool": {"correct": 1, "total": 2, "accuracy": 0.5}},
+            "problems": 0,
+        },
+    }
+
+
+def _write(root: Path, relative: str, obj) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj), encoding="utf-8")
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    _write(root, "eval/base/r0/metrics.json", _eval_metrics(0.1234, 0.2, 0.05))
+    _write(root, "eval/iterative/r1/metrics.json", _eval_metrics(0.4567, 0.3, 0.1))
+    _write(root, "eval/iterative/r2/metrics.json", _eval_metrics(0.5, 0.4, 0.2))
+    _write(root, "eval/static/r1/metrics.json", _eval_metrics(0.3, 0.25, 0.1))
+    # eval/static/r2/metrics.json is left out on purpose: the report must say so and go on.
+    for arm in ("iterative", "static"):
+        for r, rewards in (("r1", [0.1, 0.3]), ("r2", [0.4, 0.6])):
+            _write(root, f"eval/{arm}/{r}/train_curve.json",
+                   [{"step": i + 1, "reward": v, "reward_std": 0.1, "frac_reward_zero_std": 0.5, "kl": None,
+                     "entropy": None, "completion_length": 40.0} for i, v in enumerate(rewards)])
+            _write(root, f"eval/{arm}/{r}/train.json", {"steps": 2, "seconds": 9.5, "reward_mean": sum(rewards) / 2})
+    _write(root, "eval/sft/train.json", {"steps": 4, "train_loss": 1.25})
+    seed = root / "data/seed/round1.jsonl"
+    seed.parent.mkdir(parents=True, exist_ok=True)
+    seed.write_text("".join(json.dumps({"id": str(i), "origin": "seed"}) + "\n" for i in range(7)), encoding="utf-8")
+    for r, total in (("r1", 12), ("r2", 15)):
+        _write(root, f"data/rounds/{r}/metrics.json",
+               {"composition": {"corrected": 1, "error_seed": 2, "edde": 3, "hppl": 4, "fresh": total - 10,
+                                "total": total}, "ledger": {}})
+        _write(root, f"data/rounds/{r}/probe/metrics.json",
+               {"samples": 7, "mastered": 4, "failed": 3, "unparsable": 1, "high_ppl_kept": 2,
+                "mastered_ppl": {"min": 1.01, "median": 1.2, "max": 2.5}})
+        _write(root, f"data/rounds/{r}/judge/metrics.json",
+               {"mismatches": 3, "verdicts": {"PRED_WRONG": 2, "LABEL_WRONG": 1, "BOTH_CORRECT": 0, "BOTH_WRONG": 0},
+                "judge_ran": True})
+        _write(root, f"data/rounds/{r}/expand/metrics.json", {"error_seeds": 2, "new_samples": 3})
+    params = root / "params.yaml"
+    params.write_text("rounds:\n  r1: {prev: r0}\n  r2: {prev: r1}\n", encoding="utf-8")
+    return root
+
+
+def test_stage_writes_table_plots_and_summary(tree: Path, capsys) -> None:
+    report_stage.main(["--root", str(tree), "--params", str(tree / "params.yaml")])
+    printed = capsys.readouterr().out
+
+    # Plain-text table: one column per run, in order, with rounded percentages.
+    header = next(line for line in printed.splitlines() if line.startswith("score (%)"))
+    assert header.split()[2:] == ["base", "iterative", "r1", "iterative", "r2", "static", "r1", "static", "r2"]
+    overall = next(line for line in printed.splitlines() if line.startswith("BFCL Overall"))
+    assert overall.split()[2:] == ["12.3", "45.7", "50.0", "30.0", report.MISSING]
+
+    markdown = (tree / "eval/report.md").read_text(encoding="utf-8")
+    rows = [line for line in markdown.splitlines() if line.startswith("| ") and "|---" not in line]
+    table_rows = rows[:6]
+    assert [r.split("|")[1].strip() for r in table_rows] == ["run", "base", "iterative r1", "iterative r2",
+                                                              "static r1", "static r2"]
+    header_cells = [c.strip() for c in table_rows[0].split("|")[1:-1]]
+    assert header_cells[1:6] == ["BFCL Overall", "BFCL Non-Live", "BFCL Live", "BFCL Multi-Turn", "BFCL simple"]
+    assert "ACE Special" in header_cells and "ACE normal_atom_bool" in header_cells
+    iterative_r1 = [c.strip() for c in table_rows[2].split("|")[1:-1]]
+    assert iterative_r1[1] == "45.7" and iterative_r1[header_cells.index("BFCL simple")] == "30.0"
+    assert iterative_r1[header_cells.index("ACE Overall")] == "10.0"
+    assert set(c.strip() for c in table_rows[5].split("|")[2:-1]) == {report.MISSING}
+
+    # The missing evaluation is named; categories not run are listed; plots are linked.
+    assert "eval/static/r2/metrics.json (not found)" in markdown
+    assert "java, multi_turn_base" in markdown and "agent_multi_step" in markdown
+    for name in ("scores", "composition", "rewards"):
+        assert f"(plots/{name}.png)" in markdown
+        png = (tree / f"eval/plots/{name}.png").read_bytes()
+        assert png.startswith(PNG_SIGNATURE) and len(png) > 5000
+    # Loop numbers per round are in the report.
+    assert "| r2 | 3 | 2 | 1 | 0 | 0 | True |" in markdown
+    assert "| r2 | 7 | 4 | 3 | 1 | 2 | 1.01 / 1.2 / 2.5 |" in markdown
+
+    summary = json.loads((tree / "eval/summary.json").read_text())
+    assert [(r["arm"], r["round"]) for r in summary] == [("base", "r0"), ("iterative", "r1"), ("iterative", "r2"),
+                                                        ("static", "r1"), ("static", "r2")]
+    assert summary[1]["bfcl_overall"] == pytest.approx(0.4567)
+    assert summary[1]["acebench_normal_atom_bool"] == pytest.approx(0.5)
+    assert summary[4]["evaluated"] is False and summary[4]["bfcl_overall"] is None
+
+    scores = json.loads((tree / "eval/scores.json").read_text())
+    assert scores["iterative"]["r2"]["acebench_overall"] == pytest.approx(0.2)
+    assert "r2" not in scores["static"]
+
+    by_round = json.loads((tree / "eval/plots/scores_by_round.json").read_text())
+    assert [r["round_index"] for r in by_round] == [0, 1, 2]
+    assert by_round[0]["iterative_bfcl_overall"] == pytest.approx(0.1234)  # each arm starts at the base model
+    assert by_round[2]["static_bfcl_overall"] is None and by_round[1]["iterative_acebench_overall"] == pytest.approx(0.1)
+
+    composition = json.loads((tree / "eval/plots/composition.json").read_text())
+    assert [(r["round"], r["total"]) for r in composition] == [("r1", 7), ("r2", 12), ("after r2", 15)]
+    assert composition[0]["seed"] == 7 and composition[1]["hppl"] == 4
+
+
+def test_collect_survives_empty_tree(tmp_path: Path) -> None:
+    inputs = report.collect_inputs(tmp_path, ["r1"])
+    table = report.build_summary_table(inputs.evals, report.eval_runs(["r1"]))
+    assert table.columns == [] and all(v is None for v in table.rows.values())
+    assert "eval/base/r0/metrics.json (not found)" in inputs.missing
+    assert "data/seed/round1.jsonl (not found)" in inputs.missing
+    text = report.render_report(inputs, table, {"scores": "plots/scores.png"})
+    assert "eval/iterative/r1/metrics.json (not found)" in text
+    for plot in (lambda p: report.plot_scores(table, ["r1"], p), lambda p: report.plot_composition(inputs, p),
+                 lambda p: report.plot_rewards(inputs, p)):
+        path = tmp_path / "plot.png"
+        plot(path)
+        assert path.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_unreadable_file_is_reported_not_raised(tmp_path: Path) -> None:
+    (tmp_path / "eval/base/r0").mkdir(parents=True)
+    (tmp_path / "eval/base/r0/metrics.json").write_text("{not json", encoding="utf-8")
+    _write(tmp_path, "eval/iterative/r1/train_curve.json", {"not": "a list"})
+    inputs = report.collect_inputs(tmp_path, ["r1"])
+    assert inputs.evals[("base", "r0")] is None
+    assert "eval/base/r0/metrics.json (unreadable: JSONDecodeError)" in inputs.missing
+    assert "eval/iterative/r1/train_curve.json (expected a JSON list)" in inputs.missing
+
+
+def test_percent_and_previous_round() -> None:
+    assert report.percent(0.4567) == "45.7"
+    assert report.percent(1.0) == "100.0"
+    assert report.percent(None) == report.MISSING
+    rounds = ["r1", "r2", "r3"]
+    assert report.previous_round(rounds, "r1") is None
+    assert report.previous_round(rounds, "r3") == "r2"
+    # params may name the previous round explicitly; an unknown name (r0) means the seed slice.
+    assert report.previous_round(rounds, "r3", {"r3": {"prev": "r1"}}) == "r1"
+    assert report.previous_round(rounds, "r1", {"r1": {"prev": "r0"}}) is None
+
+
+def test_plot_data_names_known_fields_even_when_not_evaluated() -> None:
+    evals = {("base", "r0"): {"bfcl-v3": {"summary": {"overall": 0.25}, "categories": {}}}}
+    table = report.build_summary_table(evals, report.eval_runs(["r1"]))
+    rows = report.scores_by_round(table, ["r1"])
+    assert rows[0]["base_bfcl_overall"] == 0.25 and rows[1]["iterative_bfcl_overall"] is None
+    assert rows[0]["base_acebench_overall"] is None  # ACEBench not run: field present, value null
