@@ -30,3 +30,20 @@ def section(params: dict[str, Any], name: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ParamsError(f"params.yaml has no '{name}' section (a mapping); see the README for the defaults")
     return value
+
+
+def round_train_config(params: dict[str, Any], round_key: str) -> dict[str, Any]:
+    """The ``train`` section with the round's own overrides applied (``rounds.<key>.train``).
+
+    Example: ``rounds: {r2: {..., train: {max_steps: 20}}}`` trains round 2 longer and leaves
+    every other round (and its DVC stages) untouched.
+    """
+    cfg = dict(section(params, "train"))
+    spec = (params.get("rounds") or {}).get(round_key)
+    if spec is None:
+        raise ParamsError(f"params.yaml rounds has no round {round_key!r}; known: {sorted(params.get('rounds') or {})}")
+    overrides = spec.get("train") if isinstance(spec, dict) else None
+    if overrides is not None and not isinstance(overrides, dict):
+        raise ParamsError(f"rounds.{round_key}.train must be a mapping of train keys, got {type(overrides).__name__}")
+    cfg.update(overrides or {})
+    return cfg

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from looptool.io import atomic_open
 
 BASE_RUN = ("base", "r0")
+SFT_RUN = ("sft", "r0")  # the warm-up model every arm's round 1 starts from
 TRAINED_ARMS = ("iterative", "static")
 # Origins of a round's samples, bottom to top in the composition plot (DESIGN.md §3).
 ORIGINS = ("seed", "hppl", "error_seed", "corrected", "edde", "fresh")
@@ -33,9 +34,10 @@ MISSING = "–"
 SUMMARY_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "bfcl-v3": (("overall", "Overall"), ("non_live", "Non-Live"), ("live", "Live"), ("multi_turn", "Multi-Turn")),
     "acebench": (("overall", "Overall"), ("normal", "Normal"), ("special", "Special")),
+    "heldout": (("overall", "exact match"),),
 }
-BENCHMARK_LABELS = {"bfcl-v3": "BFCL", "acebench": "ACE"}
-BENCHMARK_KEYS = {"bfcl-v3": "bfcl", "acebench": "acebench"}
+BENCHMARK_LABELS = {"bfcl-v3": "BFCL", "acebench": "ACE", "heldout": "Held-out"}
+BENCHMARK_KEYS = {"bfcl-v3": "bfcl", "acebench": "acebench", "heldout": "heldout"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -56,6 +58,8 @@ class ReportInputs:
     # round -> {"probe": dict|None, "judge": ..., "expand": ...}
     loop_stages: dict[str, dict[str, dict | None]] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    # Static rounds read from the iterative arm (the same computation, run once).
+    shared_static: list[str] = field(default_factory=list)
 
 
 def round_keys(params: Mapping[str, Any]) -> list[str]:
@@ -67,12 +71,12 @@ def round_keys(params: Mapping[str, Any]) -> list[str]:
 
 
 def eval_runs(rounds: Sequence[str]) -> list[tuple[str, str]]:
-    """(arm, round) of every evaluation the report expects: base, then each arm over the rounds."""
-    return [BASE_RUN] + [(arm, r) for arm in TRAINED_ARMS for r in rounds]
+    """(arm, round) of every evaluation the report expects: base, SFT, then each arm over the rounds."""
+    return [BASE_RUN, SFT_RUN] + [(arm, r) for arm in TRAINED_ARMS for r in rounds]
 
 
 def run_label(arm: str, round_key: str) -> str:
-    return "base" if (arm, round_key) == BASE_RUN else f"{arm} {round_key}"
+    return arm if (arm, round_key) in (BASE_RUN, SFT_RUN) else f"{arm} {round_key}"
 
 
 def previous_round(rounds: Sequence[str], round_key: str, params_rounds: Mapping | None = None) -> str | None:
@@ -119,16 +123,31 @@ class _Reader:
             return None
 
 
-def collect_inputs(root: str | Path, rounds: Sequence[str], params_rounds: Mapping | None = None) -> ReportInputs:
-    """Read every file the report uses under ``root``; never raises for a missing file."""
+def shared_static_rounds(rounds: Sequence[str], static_rounds: Iterable[str] | None) -> list[str]:
+    """Rounds the static arm does not train itself because its run would repeat the iterative
+    arm's (round 1: same start model, same seed slice): ``rounds`` minus ``static_rounds``.
+    ``None`` (no ``static_rounds`` in params) means the static arm trains every round."""
+    if static_rounds is None:
+        return []
+    own = {str(r) for r in static_rounds}
+    return [r for r in rounds if r not in own]
+
+
+def collect_inputs(root: str | Path, rounds: Sequence[str], params_rounds: Mapping | None = None,
+                   static_rounds: Iterable[str] | None = None) -> ReportInputs:
+    """Read every file the report uses under ``root``; never raises for a missing file.
+
+    A static round listed by :func:`shared_static_rounds` is read from the iterative arm's files.
+    """
     reader = _Reader(Path(root))
     rounds = list(rounds)
-    inputs = ReportInputs(rounds=rounds)
+    inputs = ReportInputs(rounds=rounds, shared_static=shared_static_rounds(rounds, static_rounds))
     for arm, r in eval_runs(rounds):
-        inputs.evals[(arm, r)] = reader.json(f"eval/{arm}/{r}/metrics.json", dict)
-        if arm != "base":
-            inputs.train_summaries[(arm, r)] = reader.json(f"eval/{arm}/{r}/train.json", dict)
-            inputs.train_curves[(arm, r)] = reader.json(f"eval/{arm}/{r}/train_curve.json", list)
+        source = "iterative" if arm == "static" and r in inputs.shared_static else arm
+        inputs.evals[(arm, r)] = reader.json(f"eval/{source}/{r}/metrics.json", dict)
+        if arm in TRAINED_ARMS:
+            inputs.train_summaries[(arm, r)] = reader.json(f"eval/{source}/{r}/train.json", dict)
+            inputs.train_curves[(arm, r)] = reader.json(f"eval/{source}/{r}/train_curve.json", list)
     inputs.sft_summary = reader.json("eval/sft/train.json", dict)
 
     assembled: dict[str, dict | None] = {}
@@ -295,8 +314,9 @@ def scores_by_round(table: SummaryTable, rounds: Sequence[str]) -> list[dict]:
     """Wide rows for DVC data-series plots: x = ``round_index`` (numeric, since DVC's default
     template treats x as quantitative), one y field per arm and headline score.
 
-    Round 0 is the base model for every arm (each arm starts from it), so both arm lines start
-    at the base point; the ``base_*`` fields repeat the base score as a reference line.
+    Round 0 is the model both arms start from (the SFT warm-up when evaluated, else the base), so
+    both arm lines start at the same point; the ``base_*`` fields repeat the base score as a
+    reference line.
     """
     # The known benchmarks' headline fields are always present (null when not evaluated) so
     # that the DVC plot definitions naming them never point at a missing field.
@@ -308,10 +328,17 @@ def scores_by_round(table: SummaryTable, rounds: Sequence[str]) -> list[dict]:
         for name in fields:
             base = table.value(*BASE_RUN, name)
             row[f"base_{name}"] = base
+            start = _arm_start(table, name)
             for arm in TRAINED_ARMS:
-                row[f"{arm}_{name}"] = base if index == 0 else table.value(arm, r, name)
+                row[f"{arm}_{name}"] = start if index == 0 else table.value(arm, r, name)
         rows.append(row)
     return rows
+
+
+def _arm_start(table: SummaryTable, name: str) -> float | None:
+    """Round 0 of both arms: the SFT warm-up model when it was evaluated, else the base model."""
+    sft = table.value(*SFT_RUN, name)
+    return sft if sft is not None else table.value(*BASE_RUN, name)
 
 
 def composition_rows(inputs: ReportInputs) -> list[dict]:
@@ -350,10 +377,12 @@ def _no_data(axes, message: str) -> None:
 
 
 def plot_scores(table: SummaryTable, rounds: Sequence[str], path: str | Path) -> None:
-    """BFCL Overall and ACEBench Overall per round, iterative vs static, base as a horizontal line."""
-    panels = [("bfcl_overall", "BFCL v3 Overall"), ("acebench_overall", "ACEBench Overall")]
-    figure = Figure(figsize=(10, 4))
-    ticks = ["r0 (base)", *rounds]
+    """Headline scores per round, iterative vs static from their shared round-0 model (SFT, or
+    base without SFT), base as a horizontal line."""
+    panels = [("bfcl_overall", "BFCL v3 Overall"), ("acebench_overall", "ACEBench Overall"),
+              ("heldout_overall", "Held-out seed samples (exact match)")]
+    figure = Figure(figsize=(15, 4))
+    ticks = ["r0", *rounds]
     for slot, (name, title) in enumerate(panels, start=1):
         axes = figure.add_subplot(1, len(panels), slot)
         axes.set_title(title)
@@ -366,9 +395,9 @@ def plot_scores(table: SummaryTable, rounds: Sequence[str], path: str | Path) ->
             axes.axhline(100 * base, color="grey", linestyle=":", label="base")
             drawn = True
         for arm, marker in zip(TRAINED_ARMS, ("o", "s")):
-            points = [(0, base)] + [(i, table.value(arm, r, name)) for i, r in enumerate(rounds, start=1)]
+            points = [(0, _arm_start(table, name))] + [(i, table.value(arm, r, name)) for i, r in enumerate(rounds, start=1)]
             points = [(x, 100 * y) for x, y in points if y is not None]
-            if len(points) > (1 if base is not None else 0):
+            if len(points) > 1:
                 axes.plot([p[0] for p in points], [p[1] for p in points], marker=marker, label=arm)
                 drawn = True
         if drawn:
@@ -505,6 +534,10 @@ def render_report(inputs: ReportInputs, table: SummaryTable, plot_links: Mapping
              f"Rounds configured: {', '.join(inputs.rounds) or 'none'}. Accuracies in percent; "
              f"{MISSING} = not evaluated or file missing.", "",
              "## Final summary table", "", table_markdown(table), ""]
+    if inputs.shared_static:
+        shared = ", ".join(inputs.shared_static)
+        parts += [f"Static {shared} is the iterative arm's {shared}: both arms start from the same model and "
+                  "train on the same seed slice there, so that run is made once and shown in both rows.", ""]
     not_run = {b: names for b, names in categories_not_run(inputs.evals).items() if names}
     if not_run:
         parts += ["Categories not run (each counts 0 in its benchmark's Overall):", ""]

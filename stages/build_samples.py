@@ -1,7 +1,8 @@
-"""Stage build_samples: verified dialogues -> per-step samples -> round-1 slice + unused pool.
+"""Stage build_samples: verified dialogues (+ extra samples) -> per-step samples -> held-out
+evaluation set + round-1 slice + unused pool.
 
-Outputs: data/seed/round1.jsonl, data/seed/pool.jsonl, and under data/seed/samples/: ledger.jsonl,
-metrics.json.
+Outputs: data/seed/heldout.jsonl, data/seed/round1.jsonl, data/seed/pool.jsonl, and under
+data/seed/samples/: ledger.jsonl, metrics.json.
 """
 
 from pathlib import Path
@@ -11,6 +12,7 @@ from looptool.synth.pipeline import run_build_samples
 from looptool.tracking import log_metrics, mlflow_run
 
 DIALOGUES = Path("data/seed/verified/dialogues.jsonl")
+HELDOUT = Path("data/seed/heldout.jsonl")
 ROUND1 = Path("data/seed/round1.jsonl")
 POOL = Path("data/seed/pool.jsonl")
 OUT = Path("data/seed/samples")
@@ -20,10 +22,10 @@ def main() -> None:
     params = load_params()
     cfg = section(params, "build_samples")
     with mlflow_run("build_samples", params={"seed": params["seed"], "build_samples": cfg}) as run:
-        metrics = run_build_samples(cfg, int(params["seed"]), DIALOGUES, ROUND1, POOL, OUT)
+        metrics = run_build_samples(cfg, int(params["seed"]), DIALOGUES, ROUND1, POOL, OUT, HELDOUT)
         log_metrics(run, metrics)
     print(f"build_samples: {metrics['in']} assistant steps -> {metrics['samples']} samples "
-          f"({metrics['round1']} round 1, {metrics['pool']} pool); rejected {metrics['rejected_by_reason']}")
+          f"({metrics['heldout']} held out, {metrics['round1']} round 1, {metrics['pool']} pool); rejected {metrics['rejected_by_reason']}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 from looptool.io import write_json, write_jsonl
-from looptool.params import load_params, section
+from looptool.params import load_params, round_train_config, section
 from looptool.tracking import log_metrics, mlflow_run
 from looptool.train.grpo import run_grpo
 
@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    cfg, lora = section(params, "train"), section(params, "lora")
+    cfg, lora = round_train_config(params, args.round), section(params, "lora")
     with mlflow_run("train", arm=args.arm, round=args.round, params={"train": cfg, "lora": lora}) as run:
         result = run_grpo(
             args.model_in, args.data, args.out, cfg, lora, run=run, checkpoint_name=f"train/{args.arm}/{args.round}"

@@ -202,3 +202,33 @@ def test_cli_reports_bad_arguments_without_a_traceback(tmp_path, capsys):
     code = main(["eval", "score", "--benchmark", "bfcl-v3", "--predictions", str(FIXTURES / "bad_predictions.jsonl"),
                  "--categories", "no_such_category"])
     assert code == 3 and "no_such_category" in capsys.readouterr().err
+
+
+def test_heldout_benchmark_scores_exact_match_against_labels(tmp_path):
+    from looptool.schema import Sample
+
+    tool = {"name": "track_parcel", "description": "Where a parcel is.",
+            "parameters": {"type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}}
+    call = Sample.from_dict(
+        {"tools": [tool], "messages": [{"role": "user", "content": "Where is AB12?"}],
+         "label": [{"name": "track_parcel", "arguments": {"code": "AB12"}}]})
+    text = Sample.from_dict({"tools": [tool], "messages": [{"role": "user", "content": "Book me a taxi."}],
+                             "label": "I can only track parcels."})
+    path = tmp_path / "heldout.jsonl"
+    path.write_text(json.dumps(call.to_dict()) + "\n" + json.dumps(text.to_dict()) + "\n")
+    benchmark = get_benchmark("heldout", path=path)
+    assert benchmark.entry_ids("call") == [call.id] and benchmark.entry_ids("no_call") == [text.id]
+    tools, messages = benchmark.prompt(call.id)
+    assert tools[0]["name"] == "track_parcel" and messages[-1]["content"] == "Where is AB12?"
+
+    right = '<tool_call>\n{"name": "track_parcel", "arguments": {"code": "AB12"}}\n</tool_call>'
+    predictions = PredictionSet(by_id={call.id: Prediction(call.id, raw=right), text.id: Prediction(text.id, raw=right)})
+    report = score_predictions(benchmark, predictions)
+    assert report.categories["call"].correct == 1 and report.categories["no_call"].correct == 0
+    assert report.summary == {"overall": 0.5}
+    wrong = right.replace("AB12", "AB13")
+    report = score_predictions(benchmark, PredictionSet(by_id={call.id: Prediction(call.id, raw=wrong)}), categories=["call"])
+    assert report.categories["call"].correct == 0 and report.summary == {"overall": 0.0}
+
+    with pytest.raises(FileNotFoundError, match="build_samples writes it"):
+        get_benchmark("heldout", path=tmp_path / "missing.jsonl")

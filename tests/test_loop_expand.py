@@ -61,3 +61,15 @@ def test_text_label_seeds_expand_into_text_replies():
 def test_plan_is_seeded_and_varies_axes():
     plan = plan_variants([SEED], 3, seed=0)
     assert plan == plan_variants([SEED], 3, seed=0) and len({axis for _, _, axis in plan}) == 3
+
+
+def test_max_seeds_draws_a_seeded_subset_independent_of_order():
+    seeds = [Sample([TOOL], [{"role": "user", "content": f"How many cm is {n} inch?"}],
+                    [Call("convert_length", {"value": n, "unit": "inch"})], origin="error_seed") for n in range(1, 7)]
+    plan = plan_variants(seeds, 2, seed=0, max_seeds=3)
+    chosen = {seeds[i].id for i, _, _ in plan}
+    assert len(plan) == 6 and len(chosen) == 3
+    reversed_seeds = list(reversed(seeds))
+    assert {reversed_seeds[i].id for i, _, _ in plan_variants(reversed_seeds, 2, seed=0, max_seeds=3)} == chosen
+    assert len(plan_variants(seeds, 2, seed=0, max_seeds=None)) == 12
+    assert len(plan_variants(seeds, 2, seed=0, max_seeds=10)) == 12

@@ -43,6 +43,7 @@ def _write(root: Path, relative: str, obj) -> None:
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
     _write(root, "eval/base/r0/metrics.json", _eval_metrics(0.1234, 0.2, 0.05))
+    _write(root, "eval/sft/r0/metrics.json", _eval_metrics(0.2, 0.25, 0.05))
     _write(root, "eval/iterative/r1/metrics.json", _eval_metrics(0.4567, 0.3, 0.1))
     _write(root, "eval/iterative/r2/metrics.json", _eval_metrics(0.5, 0.4, 0.2))
     _write(root, "eval/static/r1/metrics.json", _eval_metrics(0.3, 0.25, 0.1))
@@ -79,22 +80,22 @@ def test_stage_writes_table_plots_and_summary(tree: Path, capsys) -> None:
 
     # Plain-text table: one column per run, in order, with rounded percentages.
     header = next(line for line in printed.splitlines() if line.startswith("score (%)"))
-    assert header.split()[2:] == ["base", "iterative", "r1", "iterative", "r2", "static", "r1", "static", "r2"]
+    assert header.split()[2:] == ["base", "sft", "iterative", "r1", "iterative", "r2", "static", "r1", "static", "r2"]
     overall = next(line for line in printed.splitlines() if line.startswith("BFCL Overall"))
-    assert overall.split()[2:] == ["12.3", "45.7", "50.0", "30.0", report.MISSING]
+    assert overall.split()[2:] == ["12.3", "20.0", "45.7", "50.0", "30.0", report.MISSING]
 
     markdown = (tree / "eval/report.md").read_text(encoding="utf-8")
     rows = [line for line in markdown.splitlines() if line.startswith("| ") and "|---" not in line]
-    table_rows = rows[:6]
-    assert [r.split("|")[1].strip() for r in table_rows] == ["run", "base", "iterative r1", "iterative r2",
+    table_rows = rows[:7]
+    assert [r.split("|")[1].strip() for r in table_rows] == ["run", "base", "sft", "iterative r1", "iterative r2",
                                                               "static r1", "static r2"]
     header_cells = [c.strip() for c in table_rows[0].split("|")[1:-1]]
     assert header_cells[1:6] == ["BFCL Overall", "BFCL Non-Live", "BFCL Live", "BFCL Multi-Turn", "BFCL simple"]
     assert "ACE Special" in header_cells and "ACE normal_atom_bool" in header_cells
-    iterative_r1 = [c.strip() for c in table_rows[2].split("|")[1:-1]]
+    iterative_r1 = [c.strip() for c in table_rows[3].split("|")[1:-1]]
     assert iterative_r1[1] == "45.7" and iterative_r1[header_cells.index("BFCL simple")] == "30.0"
     assert iterative_r1[header_cells.index("ACE Overall")] == "10.0"
-    assert set(c.strip() for c in table_rows[5].split("|")[2:-1]) == {report.MISSING}
+    assert set(c.strip() for c in table_rows[6].split("|")[2:-1]) == {report.MISSING}
 
     # The missing evaluation is named; categories not run are listed; plots are linked.
     assert "eval/static/r2/metrics.json (not found)" in markdown
@@ -108,11 +109,11 @@ def test_stage_writes_table_plots_and_summary(tree: Path, capsys) -> None:
     assert "| r2 | 7 | 4 | 3 | 1 | 2 | 1.01 / 1.2 / 2.5 |" in markdown
 
     summary = json.loads((tree / "eval/summary.json").read_text())
-    assert [(r["arm"], r["round"]) for r in summary] == [("base", "r0"), ("iterative", "r1"), ("iterative", "r2"),
-                                                        ("static", "r1"), ("static", "r2")]
-    assert summary[1]["bfcl_overall"] == pytest.approx(0.4567)
-    assert summary[1]["acebench_normal_atom_bool"] == pytest.approx(0.5)
-    assert summary[4]["evaluated"] is False and summary[4]["bfcl_overall"] is None
+    assert [(r["arm"], r["round"]) for r in summary] == [("base", "r0"), ("sft", "r0"), ("iterative", "r1"),
+                                                        ("iterative", "r2"), ("static", "r1"), ("static", "r2")]
+    assert summary[2]["bfcl_overall"] == pytest.approx(0.4567)
+    assert summary[2]["acebench_normal_atom_bool"] == pytest.approx(0.5)
+    assert summary[5]["evaluated"] is False and summary[5]["bfcl_overall"] is None
 
     scores = json.loads((tree / "eval/scores.json").read_text())
     assert scores["iterative"]["r2"]["acebench_overall"] == pytest.approx(0.2)
@@ -120,7 +121,8 @@ def test_stage_writes_table_plots_and_summary(tree: Path, capsys) -> None:
 
     by_round = json.loads((tree / "eval/plots/scores_by_round.json").read_text())
     assert [r["round_index"] for r in by_round] == [0, 1, 2]
-    assert by_round[0]["iterative_bfcl_overall"] == pytest.approx(0.1234)  # each arm starts at the base model
+    assert by_round[0]["iterative_bfcl_overall"] == pytest.approx(0.2)  # both arms start at the SFT model
+    assert by_round[0]["base_bfcl_overall"] == pytest.approx(0.1234)
     assert by_round[2]["static_bfcl_overall"] is None and by_round[1]["iterative_acebench_overall"] == pytest.approx(0.1)
 
     composition = json.loads((tree / "eval/plots/composition.json").read_text())
@@ -170,4 +172,5 @@ def test_plot_data_names_known_fields_even_when_not_evaluated() -> None:
     table = report.build_summary_table(evals, report.eval_runs(["r1"]))
     rows = report.scores_by_round(table, ["r1"])
     assert rows[0]["base_bfcl_overall"] == 0.25 and rows[1]["iterative_bfcl_overall"] is None
+    assert rows[0]["iterative_bfcl_overall"] == 0.25  # no SFT evaluation: the arms start at the base model
     assert rows[0]["base_acebench_overall"] is None  # ACEBench not run: field present, value null

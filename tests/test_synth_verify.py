@@ -11,7 +11,7 @@ from looptool.io import read_jsonl
 from looptool.ledger import Ledger
 from looptool.schema import Sample
 from looptool.synth.pipeline import run_build_samples, run_verify
-from looptool.synth.samples import build_samples, check_sample, split_round1
+from looptool.synth.samples import build_samples, check_sample, split_round1, split_seed
 from looptool.synth.verify import check_dialogue
 
 PIPE = {"name": "convert_pipe_size", "description": "Convert a pipe diameter to another unit.",
@@ -137,6 +137,19 @@ def test_split_is_seeded_and_sized():
     assert len(split_round1(samples, 10, seed=3)[0]) == 4
 
 
+def test_heldout_is_taken_first_and_never_trained_on():
+    samples = build_samples([good_dialogue(0)], Ledger("x"))
+    assert len(samples) == 4
+    heldout, r1, pool = split_seed(samples, 0.75, seed=3, heldout_size=0.25)
+    assert (len(heldout), len(r1), len(pool)) == (1, 2, 1)  # the round-1 share counts the 3 left
+    assert not {s.id for s in heldout} & {s.id for s in r1 + pool}
+    assert all(s.round == 1 for s in r1) and all(s.round != 1 for s in heldout)
+    # Without a held-out set the split is the one split_round1 has always made.
+    assert [s.id for s in split_seed(samples, 0.5, seed=3)[1]] == [s.id for s in split_round1(samples, 0.5, seed=3)[0]]
+    with pytest.raises(ValueError, match="heldout_size"):
+        split_seed(samples, 0.5, seed=3, heldout_size=-1)
+
+
 def test_rule_only_verify_and_build_stages_balance(tmp_path):
     dialogues = [good_dialogue(0),
                  broken(lambda d: d["messages"][1]["tool_calls"][0]["arguments"].update(diameter="6 inch")) | {"id": "dlg-bad"}]
@@ -144,11 +157,11 @@ def test_rule_only_verify_and_build_stages_balance(tmp_path):
     verify_metrics = run_verify({"judge": False, "judge_max_tokens": 50}, {}, 0, tmp_path / "in.jsonl", tmp_path / "v")
     assert verify_metrics["in"] == 2 and verify_metrics["kept"] == 1
     assert verify_metrics["rejected_by_reason"] == {"ungrounded_value": 1}
-    sample_metrics = run_build_samples({"round1_size": 2}, 0, tmp_path / "v" / "dialogues.jsonl", tmp_path / "r1.jsonl",
-                                       tmp_path / "pool.jsonl", tmp_path / "s")
+    sample_metrics = run_build_samples({"round1_size": 2, "heldout_size": 1}, 0, tmp_path / "v" / "dialogues.jsonl",
+                                       tmp_path / "r1.jsonl", tmp_path / "pool.jsonl", tmp_path / "s", tmp_path / "held.jsonl")
     assert sample_metrics["in"] == sample_metrics["kept"] + sample_metrics["rejected"] == 5
-    assert sample_metrics["round1"] == 2 and sample_metrics["pool"] == 2
-    for path in (tmp_path / "r1.jsonl", tmp_path / "pool.jsonl"):
+    assert (sample_metrics["heldout"], sample_metrics["round1"], sample_metrics["pool"]) == (1, 2, 1)
+    for path in (tmp_path / "held.jsonl", tmp_path / "r1.jsonl", tmp_path / "pool.jsonl"):
         for sample in read_jsonl(path, Sample.from_dict):
             assert check_sample(sample) == []
 

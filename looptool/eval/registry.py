@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from looptool.eval import acebench, aggregate, bfcl
-from looptool.eval.ast_checker import Verdict, check_entry, check_relevance, fail
+from looptool.eval.ast_checker import PASS, Verdict, check_entry, check_relevance, fail
 from looptool.eval.multi_turn import check_multi_turn
 from looptool.eval.predictions import Prediction, PredictionSet
 
@@ -307,6 +307,59 @@ class ACEBench(Benchmark):
 
     def summarize(self, accuracies: Mapping[str, float]) -> dict:
         return aggregate.acebench_summary(accuracies, self.agent_accuracy)
+
+
+# ---------------------------------------------------------------------------------------------
+# Held-out LoopTool samples
+# ---------------------------------------------------------------------------------------------
+
+@register_benchmark("heldout")
+class HeldOutSamples(Benchmark):
+    """Seed samples set aside by ``build_samples`` (never trained on), scored by greedy exact match.
+
+    An entry is right iff the binary training reward of its prediction is 1 (same multiset of calls
+    as the label; no call for a text label), so this number moves with what GRPO optimises.
+    Categories: ``call`` (the label is one or more calls) and ``no_call`` (a text label).
+    """
+
+    name = "heldout"
+    categories = (Category("call", "ast", "heldout"), Category("no_call", "irrelevance", "heldout"))
+
+    def __init__(self, path: str | Path = "data/seed/heldout.jsonl"):
+        from looptool.io import read_jsonl
+        from looptool.schema import Sample
+
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise FileNotFoundError(f"heldout benchmark: {self.path} does not exist (stage build_samples writes it)")
+        self._samples = {s.id: s for s in read_jsonl(self.path, Sample.from_dict)}
+
+    def _category_name(self, sample: Any) -> str:
+        return "call" if sample.expects_call else "no_call"
+
+    def entry_ids(self, category: str) -> list[str]:
+        self.category(category)
+        return [i for i, s in self._samples.items() if self._category_name(s) == category]
+
+    def entry(self, entry_id: str) -> dict:
+        return self._samples[entry_id].to_dict()
+
+    def prompt(self, entry_id: str) -> tuple[list[dict], list[dict]]:
+        sample = self._samples[entry_id]
+        return [t.to_dict() for t in sample.tools], [dict(m) for m in sample.messages]
+
+    def check(self, category: str, entry_id: str, prediction: Prediction) -> Verdict:
+        from looptool.toolcall import tool_call_reward
+
+        if tool_call_reward(prediction.raw, self._samples[entry_id].label):
+            return PASS
+        return fail("prediction differs from the label")
+
+    def summarize(self, accuracies: Mapping[str, float]) -> dict:
+        sizes = {c: len(self.entry_ids(c)) for c in accuracies}
+        total = sum(sizes.values())
+        overall = sum(accuracies[c] * sizes[c] for c in accuracies) / total if total else 0.0
+        return {"overall": overall}
 
 
 # ---------------------------------------------------------------------------------------------

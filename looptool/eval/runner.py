@@ -137,6 +137,9 @@ def evaluate_model(model_dir: Any, specs: Sequence[BenchmarkSpec], config: EvalR
     for spec in specs:
         benchmark = get_benchmark(spec.name, **spec.options)
         ids = plan_ids(benchmark, spec, seed)
+        if not ids:
+            print(f"eval: {spec.name} has no entries to evaluate (categories {spec.categories or 'all'}); skipped")
+            continue
         lines = generate_predictions(engine, tokenizer, benchmark, ids, config)
         results[spec.name] = (lines, score_lines(benchmark, lines, ids))
     return results

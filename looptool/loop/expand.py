@@ -45,6 +45,9 @@ class ExpandConfig:
     """How many variants per error seed and how they are generated and checked."""
 
     per_seed: int = field(default=3, metadata={"help": "New samples requested per error seed (k)."})
+    max_seeds: int | None = field(default=None, metadata={
+        "help": "Expand at most this many error seeds (a seeded draw); None = all. Bounds the generator "
+                "time of a round on a slow server."})
     max_tokens: int = field(default=220, metadata={"help": "Generation limit of one variant."})
     temperature: float = field(default=0.8, metadata={"help": "Generator temperature (variety between variants)."})
     max_message_chars: int = field(default=300, metadata={"help": "Longest user message accepted from the generator."})
@@ -80,10 +83,20 @@ def variant_messages(seed: Sample, axis: str) -> list[dict[str, str]]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
 
 
-def plan_variants(seeds: Sequence[Sample], per_seed: int, seed: int) -> list[tuple[int, int, str]]:
-    """(seed index, variant number, axis) for every requested variant; axes drawn per seed, seeded."""
+def plan_variants(seeds: Sequence[Sample], per_seed: int, seed: int,
+                  max_seeds: int | None = None) -> list[tuple[int, int, str]]:
+    """(seed index, variant number, axis) for every requested variant; axes drawn per seed, seeded.
+
+    With ``max_seeds``, a seeded draw of that many error seeds (by id, so the input order does not
+    matter) is expanded and the others are not.
+    """
+    chosen = range(len(seeds))
+    if max_seeds is not None and max_seeds < len(seeds):
+        by_id = sorted(range(len(seeds)), key=lambda i: seeds[i].id)
+        chosen = sorted(random.Random(f"edde-seeds:{seed}").sample(by_id, max(0, max_seeds)))
     plan = []
-    for i, sample in enumerate(seeds):
+    for i in chosen:
+        sample = seeds[i]
         rng = random.Random(f"edde:{seed}:{sample.id}")
         axes = list(AXES)
         rng.shuffle(axes)
@@ -131,9 +144,12 @@ def expand(client: Any, seeds: Sequence[Sample], cfg: ExpandConfig, seed: int = 
     """Generate, rule-check and judge ``cfg.per_seed`` variants of every error seed."""
     from looptool.llm.client import ChatRequest
 
-    plan = plan_variants(seeds, cfg.per_seed, seed)
+    plan = plan_variants(seeds, cfg.per_seed, seed, cfg.max_seeds)
     ledger = Ledger("expand")
     ledger.expect(len(plan))
+    expanded = len({i for i, _, _ in plan})
+    if expanded < len(seeds):
+        ledger.note(f"expand.max_seeds={cfg.max_seeds}: {expanded} of {len(seeds)} error seeds expanded")
     requests = [
         ChatRequest(messages=variant_messages(seeds[i], axis), schema=variant_schema(seeds[i]),
                     schema_name="variant", temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=seed,

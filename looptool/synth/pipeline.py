@@ -20,7 +20,7 @@ from looptool.schema import Sample
 from looptool.synth.apis import synthesize
 from looptool.synth.dialogue import SimulationConfig, simulate_dialogues
 from looptool.synth.importer import import_tools
-from looptool.synth.samples import build_samples, check_sample, split_round1
+from looptool.synth.samples import build_samples, check_sample, split_seed
 from looptool.synth.trees import ConstraintTree, ContextTree, sample_api_spec
 from looptool.synth.validate import ContaminationIndex, PoolEntry, admit
 from looptool.synth.verify import verify_dialogues
@@ -184,15 +184,18 @@ def add_extra_samples(paths: list[str], ledger: Ledger) -> list[Sample]:
 
 
 def run_build_samples(cfg: dict[str, Any], seed: int, dialogues_path: Path, round1_path: Path, pool_path: Path,
-                      out_dir: Path) -> dict[str, Any]:
+                      out_dir: Path, heldout_path: Path | None = None) -> dict[str, Any]:
     dialogues = read_jsonl(dialogues_path)
     ledger = Ledger("build_samples")
     samples = build_samples(dialogues, ledger)
     samples += add_extra_samples(cfg.get("extra_samples") or [], ledger)
-    round1, rest = split_round1(samples, cfg["round1_size"], seed)
-    bad = [s.id for s in round1 + rest if check_sample(Sample.from_dict(s.to_dict()))]
+    heldout_size = cfg.get("heldout_size", 0) if heldout_path is not None else 0
+    heldout, round1, rest = split_seed(samples, cfg["round1_size"], seed, heldout_size)
+    bad = [s.id for s in heldout + round1 + rest if check_sample(Sample.from_dict(s.to_dict()))]
     if bad:  # build_samples already filtered: this would be a bug, not bad data
         raise AssertionError(f"{len(bad)} emitted samples fail the rule checks: {bad[:5]}")
+    if heldout_path is not None:
+        write_jsonl(heldout_path, heldout)
     write_jsonl(round1_path, round1)
     write_jsonl(pool_path, rest)
     kinds: dict[str, int] = {}
@@ -200,6 +203,7 @@ def run_build_samples(cfg: dict[str, Any], seed: int, dialogues_path: Path, roun
         key = f"{s.meta.get('need_kind')}/{s.meta.get('step')}"
         kinds[key] = kinds.get(key, 0) + 1
     return _finish(ledger, out_dir / "ledger.jsonl", out_dir / "metrics.json", {
-        "dialogues": len(dialogues), "samples": len(samples), "round1": len(round1), "pool": len(rest),
+        "dialogues": len(dialogues), "samples": len(samples), "heldout": len(heldout), "round1": len(round1),
+        "pool": len(rest),
         "call_samples": sum(1 for s in samples if s.expects_call), "text_samples": sum(1 for s in samples if not s.expects_call),
         "by_kind": dict(sorted(kinds.items()))})

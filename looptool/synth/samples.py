@@ -118,23 +118,38 @@ def build_samples(dialogues: list[dict[str, Any]], ledger: Any) -> list[Sample]:
     return samples
 
 
-def split_round1(samples: list[Sample], round1_size: int | float, seed: int) -> tuple[list[Sample], list[Sample]]:
-    """Seeded split into the round-1 training slice and the unused pool.
+def _split_count(size: int | float, available: int, name: str) -> int:
+    """A count (int >= 0) or a share (0 < float <= 1) of ``available``, capped at ``available``."""
+    if isinstance(size, float) and 0 < size <= 1:
+        n = round(size * available)
+    else:
+        n = int(size)
+    if n < 0:
+        raise ValueError(f"{name} must be >= 0, got {size}")
+    return min(n, available)
 
-    ``round1_size`` is a count (int >= 1) or a share (0 < float <= 1). Samples are shuffled by a
-    seeded RNG over their sorted ids, so the split depends on the set of samples, not their order.
+
+def split_seed(samples: list[Sample], round1_size: int | float, seed: int,
+               heldout_size: int | float = 0) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """Seeded split into (held-out evaluation set, round-1 training slice, unused pool).
+
+    Samples are shuffled by a seeded RNG over their sorted ids, so the split depends on the set of
+    samples, not their order. The held-out set is taken first (a share counts all samples) and is
+    never trained on; ``round1_size`` then counts, or takes a share of, the samples left.
     """
     ordered = sorted(samples, key=lambda s: s.id)
     random.Random(f"round1-split:{seed}").shuffle(ordered)
-    if isinstance(round1_size, float) and 0 < round1_size <= 1:
-        n = round(round1_size * len(ordered))
-    else:
-        n = int(round1_size)
-    if n < 0:
-        raise ValueError(f"round1_size must be >= 0, got {round1_size}")
-    n = min(n, len(ordered))
-    round1 = [_with_round(s, 1) for s in ordered[:n]]
-    return round1, ordered[n:]
+    n_heldout = _split_count(heldout_size, len(ordered), "heldout_size")
+    heldout, rest = ordered[:n_heldout], ordered[n_heldout:]
+    n_round1 = _split_count(round1_size, len(rest), "round1_size")
+    round1 = [_with_round(s, 1) for s in rest[:n_round1]]
+    return heldout, round1, rest[n_round1:]
+
+
+def split_round1(samples: list[Sample], round1_size: int | float, seed: int) -> tuple[list[Sample], list[Sample]]:
+    """:func:`split_seed` without a held-out set: (round-1 slice, unused pool)."""
+    _, round1, pool = split_seed(samples, round1_size, seed)
+    return round1, pool
 
 
 def _with_round(sample: Sample, round_index: int) -> Sample:
