@@ -55,7 +55,7 @@ def test_apply_judgements_rewrites_and_balances():
     assert corrected.label == [Call("get_weather", {"city": "Roma"})]
     assert corrected.meta["old_label"] == [{"name": "get_weather", "arguments": {"city": "Rome"}}]
     assert corrected.parent == samples[1].id and corrected.id != samples[1].id
-    assert split.verdicts == {"PRED_WRONG": 1, "LABEL_WRONG": 1, "BOTH_CORRECT": 1, "BOTH_WRONG": 1}
+    assert split.verdicts == {"PRED_WRONG": 1, "LABEL_WRONG": 1, "BOTH_CORRECT": 1, "BOTH_WRONG": 1, "JUDGE_FAILED": 0}
     assert split.ledger.summary()["in"] == 4 and split.ledger.count("rejected") == 2
 
 
@@ -74,15 +74,34 @@ class RecordingClient:
 
     def chat_many(self, requests, desc=""):
         self.requests += requests
-        return [ChatResult(ok=a is not None, parsed=a, error=None if a else "bad") for a in self.answers[: len(requests)]]
+        answers, self.answers = self.answers[: len(requests)], self.answers[len(requests):]
+        return [ChatResult(ok=a is not None and "correct" in a, parsed=a, error=None if a else "bad") for a in answers]
 
 
-def test_judge_mismatches_votes_and_survives_unreadable_answers():
+def test_judge_mismatches_votes_and_retries_unreadable_answers():
     samples = [failed("Paris", "Pariss")]
     first = judge_order(samples[0].id, seed=3)
     pick_pred = "only_B" if first else "only_A"
-    client = RecordingClient([{"analysis": "typo in label", "correct": pick_pred}, None, {"analysis": "", "correct": pick_pred}])
+    vote = {"analysis": "typo in label", "correct": pick_pred}
+    client = RecordingClient([vote, None, vote, vote])  # the second judge's reply is unreadable, its retry is not
     (judgement,) = judge_mismatches(client, samples, n_judges=3, seed=3)
-    assert judgement.verdict == "LABEL_WRONG" and judgement.votes == {"LABEL_WRONG": 2}
-    assert [r.sample_index for r in client.requests] == [0, 1, 2]
+    assert judgement.verdict == "LABEL_WRONG" and judgement.votes == {"LABEL_WRONG": 3}
+    # Retries use a new sample index (new seed, own cache entry) and sample instead of decoding greedily.
+    assert [r.sample_index for r in client.requests] == [0, 1, 2, 4]
+    assert [r.temperature for r in client.requests] == [None, None, None, 0.7]
     assert client.requests[0].schema["properties"]["correct"]["enum"] == ["only_A", "only_B", "both", "neither"]
+
+
+def test_a_judge_that_never_answers_is_recorded_as_judge_failed():
+    samples = [failed("Paris", "Pariss"), failed("Rome", "Roma")]
+    first = judge_order(samples[1].id, seed=0)
+    keep_label = {"analysis": "", "correct": "only_A" if first else "only_B"}
+    # Sample 0: no verdict in the reply, then unreadable JSON; sample 1: a verdict at once.
+    client = RecordingClient([{"analysis": "no verdict here"}, keep_label, None])
+    judgements = judge_mismatches(client, samples, n_judges=1, seed=0, retries=1)
+    assert [j.verdict for j in judgements] == ["JUDGE_FAILED", "PRED_WRONG"]
+    assert len(client.requests) == 3  # two first asks, one retry
+    split = apply_judgements(samples, judgements)
+    assert [s.origin for s in split.error_seeds] == ["error_seed"]
+    assert split.ledger.rejection_reasons() == {"judge_failed": 1}
+    assert split.verdicts["JUDGE_FAILED"] == 1 and split.ledger.summary()["in"] == 2

@@ -13,8 +13,10 @@ both           BOTH_CORRECT        counted as mastered (dropped like a confident
 neither        BOTH_WRONG          dropped
 =============  ==================  =============================================================
 
-Several judges (``n_judges`` samples) vote; a tie, or a judge that could not be read, falls back
-to PRED_WRONG, the verdict that changes no label.
+Several judges (``n_judges`` samples) vote; a tie falls back to PRED_WRONG, the verdict that
+changes no label. A reply that does not parse or names no verdict is asked again (sampled, new
+seed); a sample with no readable vote after the retries is JUDGE_FAILED: recorded in the ledger as
+``judge_failed`` and left out of the next round's data, since nobody checked its label.
 """
 
 from __future__ import annotations
@@ -108,28 +110,56 @@ def majority(verdicts: Sequence[str]) -> str:
     return counts[0][0]
 
 
+JUDGE_FAILED = "JUDGE_FAILED"  # no readable verdict after every retry (ledger reason judge_failed)
+
+
+def _vote(result: Any, label_first: bool) -> tuple[str, str] | None:
+    """(verdict, analysis) from one judge reply, or None when it names no verdict."""
+    if result.ok and isinstance(result.parsed, dict) and result.parsed.get("correct") in JUDGE_CHOICES:
+        return verdict_from_choice(result.parsed["correct"], label_first), str(result.parsed.get("analysis", ""))
+    return None
+
+
 def judge_mismatches(client: Any, samples: Sequence[Sample], n_judges: int = 1, seed: int = 0,
-                     max_tokens: int = 200) -> list[Judgement]:
-    """Ask the judge about every sample (``n_judges`` votes each) through the cached chat client."""
+                     max_tokens: int = 200, retries: int = 1, retry_temperature: float = 0.7) -> list[Judgement]:
+    """Ask the judge about every sample (``n_judges`` votes each) through the cached chat client.
+
+    A vote whose reply does not parse or names no verdict is asked again, up to ``retries`` times,
+    sampled at ``retry_temperature`` with a new seed (a greedy retry would repeat the same reply).
+    A sample left without any readable vote gets the verdict ``JUDGE_FAILED``.
+    """
     from looptool.llm.client import ChatRequest
 
     orders = [judge_order(s.id, seed) for s in samples]
-    requests = [
-        ChatRequest(messages=judge_messages(s, first), schema=JUDGE_SCHEMA, schema_name="judgement",
-                    max_tokens=max_tokens, seed=seed, sample_index=k)
-        for s, first in zip(samples, orders) for k in range(n_judges)
-    ]
-    results = client.chat_many(requests, desc="judge") if requests else []
+    votes: dict[tuple[int, int], tuple[str, str]] = {}
+    pending = [(i, k) for i in range(len(samples)) for k in range(n_judges)]
+    for attempt in range(retries + 1):
+        if not pending:
+            break
+        requests = [
+            ChatRequest(messages=judge_messages(samples[i], orders[i]), schema=JUDGE_SCHEMA, schema_name="judgement",
+                        max_tokens=max_tokens, seed=seed, sample_index=k + attempt * n_judges,
+                        temperature=None if attempt == 0 else retry_temperature)
+            for i, k in pending
+        ]
+        results = client.chat_many(requests, desc="judge" if attempt == 0 else f"judge retry {attempt}")
+        still = []
+        for (i, k), result in zip(pending, results):
+            vote = _vote(result, orders[i])
+            if vote is None:
+                still.append((i, k))
+            else:
+                votes[(i, k)] = vote
+        pending = still
     judgements = []
     for i, first in enumerate(orders):
-        votes, analyses = [], []
-        for result in results[i * n_judges : (i + 1) * n_judges]:
-            if result.ok and isinstance(result.parsed, dict) and result.parsed.get("correct") in JUDGE_CHOICES:
-                votes.append(verdict_from_choice(result.parsed["correct"], first))
-                analyses.append(str(result.parsed.get("analysis", "")))
-        verdict = majority(votes)
-        judgements.append(Judgement(verdict, next((a for v, a in zip(votes, analyses) if v == verdict), ""),
-                                    dict(Counter(votes)), first))
+        cast = [votes[(i, k)] for k in range(n_judges) if (i, k) in votes]
+        if not cast:
+            judgements.append(Judgement(JUDGE_FAILED, "", {}, first))
+            continue
+        verdict = majority([v for v, _ in cast])
+        judgements.append(Judgement(verdict, next((a for v, a in cast if v == verdict), ""),
+                                    dict(Counter(v for v, _ in cast)), first))
     return judgements
 
 
@@ -162,7 +192,10 @@ def apply_judgements(samples: Sequence[Sample], judgements: Sequence[Judgement] 
             ledger.keep(sample.id, to="corrected", **info)
         elif judgement.verdict == "BOTH_CORRECT":
             ledger.reject(sample.id, "both_correct_mastered", **info)
+        elif judgement.verdict == JUDGE_FAILED:
+            # Unjudged: neither kept as an error seed nor corrected (its label was never checked).
+            ledger.reject(sample.id, "judge_failed", **info)
         else:
             ledger.reject(sample.id, "both_wrong", **info)
     ledger.check_balanced()
-    return JudgedSplit(seeds, ledger, {v: tally.get(v, 0) for v in VERDICTS})
+    return JudgedSplit(seeds, ledger, {v: tally.get(v, 0) for v in (*VERDICTS, JUDGE_FAILED)})
