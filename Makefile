@@ -39,5 +39,12 @@ test-slow: setup
 test-all: setup
 	python -m pytest $(PYTEST_ARGS)
 
+# The MLflow UI on this machine only (127.0.0.1): every stage, arm, round and queued experiment
+# logs to ./mlflow.db (see looptool/tracking.py). Another port: make ui UI_PORT=5001
+UI_PORT ?= 5000
+ui: setup
+	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts \
+	  --host 127.0.0.1 --port $(UI_PORT)
+
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -5,6 +5,10 @@ random Llama; the smoke seed file guarantees training data whatever the generato
 """
 
 import json
+import re
+import sqlite3
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +27,15 @@ pytestmark = [pytest.mark.server,
 SMOKE = Path(__file__).parent / "data" / "smoke" / "params.yaml"
 
 
+ROUND2_STAGES = {"train_iterative@r2", "train_static@r2", "eval_iterative@r2", "eval_static@r2", "report"}
+
+
+def _would_run(repo: PipelineRepo) -> set[str]:
+    """Stages `dvc repro --dry` would run now."""
+    out = repo.dvc("repro", "--dry").stdout
+    return set(re.findall(r"Running stage '([^']+)'", out))
+
+
 def test_full_pipeline_on_smoke_params(tmp_path):
     params = YAML(typ="safe").load(SMOKE.read_text())
     # The copy lives elsewhere, so name this checkout's ACEBench data (../shared/acebench_data) outright.
@@ -31,17 +44,24 @@ def test_full_pipeline_on_smoke_params(tmp_path):
     repo.dvc("repro", timeout=1200)
     root = repo.root
 
-    for arm in ("iterative", "static"):
+    for arm, rounds in (("iterative", ("r1", "r2")), ("static", ("r2",))):
         model, tokenizer = load_model_and_tokenizer(root / "models" / arm / "r2")
         inputs = tokenizer("hello", return_tensors="pt")
         assert model.generate(**inputs, max_new_tokens=2, do_sample=False).shape[1] > inputs["input_ids"].shape[1]
-        for rnd in ("r1", "r2"):
+        for rnd in rounds:
             metrics = json.loads((root / "eval" / arm / rnd / "metrics.json").read_text())
-            assert set(metrics) == {"bfcl-v3", "acebench"}
+            assert set(metrics) == {"bfcl-v3", "acebench", "heldout"}
             assert metrics["bfcl-v3"]["categories"]["simple"]["total"] == 1
+            assert sum(c["total"] for c in metrics["heldout"]["categories"].values()) == 2
             curve = json.loads((root / "eval" / arm / rnd / "train_curve.json").read_text())
             assert curve and "reward" in curve[0]
-    assert (root / "eval" / "base" / "r0" / "metrics.json").is_file()
+    # Static round 1 is the iterative arm's (same start, same data): no second run of it.
+    assert not (root / "models" / "static" / "r1").exists()
+    for run in ("base", "sft"):
+        assert set(json.loads((root / "eval" / run / "r0" / "metrics.json").read_text())) == {"bfcl-v3", "acebench", "heldout"}
+    heldout = {s["id"] for s in read_jsonl(root / "data" / "seed" / "heldout.jsonl")}
+    trained = {s["id"] for s in read_jsonl(root / "data" / "seed" / "round1.jsonl") + read_jsonl(root / "data" / "seed" / "pool.jsonl")}
+    assert len(heldout) == 2 and not heldout & trained
 
     next_round = read_jsonl(root / "data" / "rounds" / "r1" / "next.jsonl")
     assert next_round and all(s["round"] == 2 for s in next_round)
@@ -52,6 +72,79 @@ def test_full_pipeline_on_smoke_params(tmp_path):
 
     report = (root / "eval" / "report.md").read_text()
     assert "iterative" in report and (root / "eval" / "plots" / "scores.png").stat().st_size > 1000
+    scores = json.loads((root / "eval" / "scores.json").read_text())
+    assert set(scores) == {"base", "sft", "iterative", "static"} and set(scores["static"]) == {"r1", "r2"}
 
+    # A finished pipeline is a fast no-op.
+    started = time.monotonic()
     again = repo.dvc("repro")
     assert "Data and pipelines are up to date" in again.stdout
+    print(f"second dvc repro: {time.monotonic() - started:.2f} s")
+
+    # A round-2-only param (this round's training overrides) touches round 2 only.
+    repo.update_params({"rounds": {"r2": {"train": {"max_steps": 2}}}})
+    assert _would_run(repo) == ROUND2_STAGES
+    repo.git("checkout", "params.yaml")
+    assert _would_run(repo) == set()
+
+    # Everything DVC tracks goes to a remote; a fresh clone pulls it and finds nothing to do.
+    remote = tmp_path / "remote"
+    repo.dvc("remote", "add", "-d", "-f", "e2e", str(remote))
+    repo.dvc("push")
+    repo.git("add", "-A")
+    repo.git("-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "pipeline outputs")
+    clone = PipelineRepo(tmp_path / "clone")
+    subprocess.run(["git", "clone", "-q", str(root), str(clone.root)], check=True)
+    clone.dvc("pull")
+    assert (clone.root / "models" / "iterative" / "r2" / "model.safetensors").is_file()
+    assert read_jsonl(clone.root / "data" / "rounds" / "r1" / "next.jsonl") == next_round
+    status = clone.dvc("status")
+    assert "up to date" in status.stdout, status.stdout
+
+    # An ablation as a queued experiment: run by DVC's queue worker in a copy of the repository,
+    # listed by `dvc exp show`, and tracked in this repository's MLflow store.
+    runs_before = _mlflow_runs(root)
+    repo.dvc("exp", "run", "--queue", "-S", "ablation.edde=false")
+    repo.dvc("queue", "start")
+    _wait_for_queue(repo, timeout=600)
+    shown = json.loads(repo.dvc("exp", "show", "--json").stdout)
+    experiments = [node for node in _walk(shown) if _param(node, "ablation", "edde") is False]
+    assert experiments, "the queued experiment is not in `dvc exp show`"
+    scores = experiments[0]["data"]["metrics"]["eval/scores.json"]["data"]
+    assert scores["iterative"]["r2"]["heldout_overall"] is not None or "heldout_overall" in scores["iterative"]["r2"]
+    assert _mlflow_runs(root) > runs_before  # the worker's stages logged to the repository's mlflow.db
+
+
+def _mlflow_runs(root: Path) -> int:
+    with sqlite3.connect(root / "mlflow.db") as db:
+        return db.execute("select count(*) from runs").fetchone()[0]
+
+
+def _wait_for_queue(repo: PipelineRepo, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = repo.dvc("queue", "status").stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            assert "Success" in status, status
+            return
+        time.sleep(5)
+    raise AssertionError(f"queued experiment still running after {timeout} s:\n{status}")
+
+
+def _walk(node):
+    """Every dict in `dvc exp show --json` output that describes one commit or experiment."""
+    if isinstance(node, dict):
+        if "data" in node and isinstance(node["data"], dict) and "params" in node["data"]:
+            yield node
+        for value in node.values():
+            yield from _walk(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _walk(value)
+
+
+def _param(node: dict, *keys: str):
+    value = ((node["data"].get("params") or {}).get("params.yaml") or {}).get("data") or {}
+    for key in keys:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
