@@ -134,10 +134,12 @@ def shared_static_rounds(rounds: Sequence[str], static_rounds: Iterable[str] | N
 
 
 def collect_inputs(root: str | Path, rounds: Sequence[str], params_rounds: Mapping | None = None,
-                   static_rounds: Iterable[str] | None = None) -> ReportInputs:
+                   static_rounds: Iterable[str] | None = None, evolve_rounds: Iterable[str] | None = None) -> ReportInputs:
     """Read every file the report uses under ``root``; never raises for a missing file.
 
     A static round listed by :func:`shared_static_rounds` is read from the iterative arm's files.
+    ``evolve_rounds`` (params ``evolve``): the rounds that build next-round data; the loop files of
+    other rounds (by default the last) are not expected, so their absence is not reported.
     """
     reader = _Reader(Path(root))
     rounds = list(rounds)
@@ -151,7 +153,11 @@ def collect_inputs(root: str | Path, rounds: Sequence[str], params_rounds: Mappi
     inputs.sft_summary = reader.json("eval/sft/train.json", dict)
 
     assembled: dict[str, dict | None] = {}
+    evolving = set(rounds if evolve_rounds is None else (str(r) for r in evolve_rounds))
     for r in rounds:
+        if r not in evolving:
+            assembled[r], inputs.loop_stages[r] = None, {stage: None for stage in ("probe", "judge", "expand")}
+            continue
         metrics = reader.json(f"data/rounds/{r}/metrics.json", dict)
         composition = (metrics or {}).get("composition")
         assembled[r] = composition if isinstance(composition, dict) else None

@@ -26,7 +26,8 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params)
     rounds = report.round_keys(params)
-    inputs = report.collect_inputs(args.root, rounds, params.get("rounds"), params.get("static_rounds"))
+    inputs = report.collect_inputs(args.root, rounds, params.get("rounds"), params.get("static_rounds"),
+                                   params.get("evolve"))
     table = report.build_summary_table(inputs.evals, report.eval_runs(rounds))
 
     out, plots = args.root / "eval", args.root / "eval" / "plots"

@@ -82,8 +82,9 @@ def test_full_pipeline_on_smoke_params(tmp_path):
     print(f"second dvc repro: {time.monotonic() - started:.2f} s")
 
     # A round-2-only param (this round's training overrides) touches round 2 only.
+    # (`--dry` lists the stages whose own inputs changed; the round-2 evaluations follow them.)
     repo.update_params({"rounds": {"r2": {"train": {"max_steps": 2}}}})
-    assert _would_run(repo) == ROUND2_STAGES
+    assert {"train_iterative@r2", "train_static@r2"} <= _would_run(repo) <= ROUND2_STAGES
     repo.git("checkout", "params.yaml")
     assert _would_run(repo) == set()
 
@@ -105,13 +106,16 @@ def test_full_pipeline_on_smoke_params(tmp_path):
     # listed by `dvc exp show`, and tracked in this repository's MLflow store.
     runs_before = _mlflow_runs(root)
     repo.dvc("exp", "run", "--queue", "-S", "ablation.edde=false")
-    repo.dvc("queue", "start")
-    _wait_for_queue(repo, timeout=600)
+    try:
+        repo.dvc("queue", "start")
+        _wait_for_queue(repo, timeout=600)
+    finally:
+        repo.dvc("queue", "stop", check=False)
     shown = json.loads(repo.dvc("exp", "show", "--json").stdout)
     experiments = [node for node in _walk(shown) if _param(node, "ablation", "edde") is False]
     assert experiments, "the queued experiment is not in `dvc exp show`"
     scores = experiments[0]["data"]["metrics"]["eval/scores.json"]["data"]
-    assert scores["iterative"]["r2"]["heldout_overall"] is not None or "heldout_overall" in scores["iterative"]["r2"]
+    assert "heldout_overall" in scores["iterative"]["r2"] and "bfcl_overall" in scores["static"]["r2"]
     assert _mlflow_runs(root) > runs_before  # the worker's stages logged to the repository's mlflow.db
 
 

@@ -155,6 +155,22 @@ def test_unreadable_file_is_reported_not_raised(tmp_path: Path) -> None:
     assert "eval/iterative/r1/train_curve.json (expected a JSON list)" in inputs.missing
 
 
+def test_rounds_that_build_no_data_are_not_reported_missing(tree: Path) -> None:
+    inputs = report.collect_inputs(tree, ["r1", "r2", "r3"], evolve_rounds=["r1", "r2"])
+    assert not any("data/rounds/r3" in m for m in inputs.missing)
+    assert inputs.loop_stages["r3"] == {"probe": None, "judge": None, "expand": None}
+    assert "eval/iterative/r3/metrics.json (not found)" in inputs.missing  # evaluations still expected
+
+
+def test_shared_static_round_reads_the_iterative_files(tree: Path) -> None:
+    inputs = report.collect_inputs(tree, ["r1", "r2"], static_rounds=["r2"])
+    assert inputs.shared_static == ["r1"]
+    assert inputs.evals[("static", "r1")] == inputs.evals[("iterative", "r1")] is not None
+    assert inputs.train_curves[("static", "r1")] == inputs.train_curves[("iterative", "r1")]
+    table = report.build_summary_table(inputs.evals, report.eval_runs(["r1", "r2"]))
+    assert "Static r1 is the iterative arm's r1" in report.render_report(inputs, table, {})
+
+
 def test_percent_and_previous_round() -> None:
     assert report.percent(0.4567) == "45.7"
     assert report.percent(1.0) == "100.0"
