@@ -47,6 +47,7 @@ def run_sft(
     lora: dict[str, Any],
     run: Any = None,
     checkpoint_name: str = "sft",
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Train a LoRA adapter on ``data_path`` from ``base_dir`` and write the merged model to ``out_dir``."""
     from datasets import Dataset
@@ -75,7 +76,7 @@ def run_sft(
     logger = MlflowStepLogger(run)
     trainer = SFTTrainer(
         model=model, args=config, train_dataset=Dataset.from_list(kept), processing_class=tokenizer,
-        peft_config=lora_params.to_peft(), callbacks=[logger],
+        peft_config=lora_params.to_peft(), callbacks=[logger, *(callbacks or [])],
     )
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resumable.last_checkpoint())
