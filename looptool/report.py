@@ -35,9 +35,13 @@ SUMMARY_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "bfcl-v3": (("overall", "Overall"), ("non_live", "Non-Live"), ("live", "Live"), ("multi_turn", "Multi-Turn")),
     "acebench": (("overall", "Overall"), ("normal", "Normal"), ("special", "Special")),
     "heldout": (("overall", "exact match"),),
+    "heldout_unseen": (("overall", "exact match"),),
+    "heldout_seen": (("overall", "exact match"),),
 }
-BENCHMARK_LABELS = {"bfcl-v3": "BFCL", "acebench": "ACE", "heldout": "Held-out"}
-BENCHMARK_KEYS = {"bfcl-v3": "bfcl", "acebench": "acebench", "heldout": "heldout"}
+BENCHMARK_LABELS = {"bfcl-v3": "BFCL", "acebench": "ACE", "heldout": "Held-out", "heldout_unseen": "Held-out unseen tools",
+                    "heldout_seen": "Held-out seen tools"}
+BENCHMARK_KEYS = {"bfcl-v3": "bfcl", "acebench": "acebench", "heldout": "heldout", "heldout_unseen": "heldout_unseen",
+                  "heldout_seen": "heldout_seen"}
 
 
 # ------------------------------------------------------------------------------------------
@@ -386,8 +390,9 @@ def plot_scores(table: SummaryTable, rounds: Sequence[str], path: str | Path) ->
     """Headline scores per round, iterative vs static from their shared round-0 model (SFT, or
     base without SFT), base as a horizontal line."""
     panels = [("bfcl_overall", "BFCL v3 Overall"), ("acebench_overall", "ACEBench Overall"),
-              ("heldout_overall", "Held-out seed samples (exact match)")]
-    figure = Figure(figsize=(15, 4))
+              ("heldout_unseen_overall", "Held-out, unseen tools (exact match)"),
+              ("heldout_seen_overall", "Held-out, training tools (exact match)")]
+    figure = Figure(figsize=(5 * len(panels), 4))
     ticks = ["r0", *rounds]
     for slot, (name, title) in enumerate(panels, start=1):
         axes = figure.add_subplot(1, len(panels), slot)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from looptool.io import read_jsonl, write_json, write_jsonl
-from looptool.loop.judge import apply_judgements, judge_mismatches
+from looptool.loop.judge import apply_judgements, judge_mismatches, noise_audit
 from looptool.params import load_params, section
 from looptool.schema import Sample
 from looptool.synth.pipeline import llm_client
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
                                               retry_temperature=float(cfg.get("retry_temperature", 0.7)))
         split = apply_judgements(failed, judgements)
         metrics = {"mismatches": len(failed), "verdicts": split.verdicts, "judge_ran": judgements is not None,
-                   "ledger": split.ledger.summary()}
+                   "noise_audit": noise_audit(failed, judgements), "ledger": split.ledger.summary()}
         log_metrics(run, metrics)
     write_jsonl(args.out_dir / "error_seeds.jsonl", split.error_seeds)
     split.ledger.write(args.out_dir / "ledger.jsonl")

@@ -7,7 +7,7 @@ Outputs under data/seed/dialogues/: dialogues.jsonl, ledger.jsonl, pool_ledger.j
 from pathlib import Path
 
 from looptool.params import load_params, section
-from looptool.synth.pipeline import run_simulate
+from looptool.synth.pipeline import library_from_params, run_simulate
 from looptool.tracking import log_metrics, mlflow_run
 
 POOLS = [Path("data/seed/apis/apis.jsonl"), Path("data/seed/imported/tools.jsonl")]
@@ -17,11 +17,14 @@ OUT = Path("data/seed/dialogues")
 def main() -> None:
     params = load_params()
     cfg, llm = section(params, "simulate"), section(params, "llm")
+    program = (cfg.get("agents") or {}).get("planner") == "program"
+    library = library_from_params(params) if program else None
     with mlflow_run("simulate", params={"seed": params["seed"], "simulate": cfg, "llm": llm}) as run:
-        metrics = run_simulate(cfg, llm, int(params["seed"]), POOLS, OUT)
+        metrics = run_simulate(cfg, llm, int(params["seed"]), POOLS, OUT, library=library)
         log_metrics(run, metrics)
     print(f"simulate: {metrics['pool_tools']} tools, {metrics['in']} dialogues requested -> {metrics['dialogues']} "
-          f"kept; rejected {metrics['rejected_by_reason']}; {metrics['dialogues_per_minute']} dialogues/min")
+          f"kept; rejected {metrics['rejected_by_reason']}; {metrics['dialogues_per_minute']} dialogues/min"
+          + (f"; paraphrases {metrics['paraphrase']}" if "paraphrase" in metrics else ""))
 
 
 if __name__ == "__main__":

@@ -362,6 +362,41 @@ class HeldOutSamples(Benchmark):
         return {"overall": overall}
 
 
+NEED_KIND_CATEGORIES = ("single_call", "parallel", "multi_step", "needs_clarification", "no_tool")
+
+
+class _NeedKindHeldOut(HeldOutSamples):
+    """A held-out seed set scored per need kind (the dialogue need a sample's step belongs to)."""
+
+    categories = tuple(Category(k, "irrelevance" if k == "no_tool" else "ast", "heldout") for k in NEED_KIND_CATEGORIES)
+
+    def _category_name(self, sample: Any) -> str:
+        kind = sample.meta.get("need_kind")
+        if kind in NEED_KIND_CATEGORIES:
+            return kind
+        return "single_call" if sample.expects_call else "no_tool"
+
+
+@register_benchmark("heldout_unseen")
+class HeldOutUnseen(_NeedKindHeldOut):
+    """Samples over capabilities and tools no training slice or pool has (calling tools never seen)."""
+
+    name = "heldout_unseen"
+
+    def __init__(self, path: str | Path = "data/seed/heldout_unseen.jsonl"):
+        super().__init__(path)
+
+
+@register_benchmark("heldout_seen")
+class HeldOutSeen(_NeedKindHeldOut):
+    """New dialogues over training tools, split by dialogue from the training data."""
+
+    name = "heldout_seen"
+
+    def __init__(self, path: str | Path = "data/seed/heldout_seen.jsonl"):
+        super().__init__(path)
+
+
 # ---------------------------------------------------------------------------------------------
 # Subsets and scoring
 # ---------------------------------------------------------------------------------------------

@@ -179,7 +179,8 @@ def apply_judgements(samples: Sequence[Sample], judgements: Sequence[Judgement] 
     for i, sample in enumerate(samples):
         judgement = judgements[i] if judgements is not None else Judgement("PRED_WRONG", "", {}, True)
         tally[judgement.verdict] += 1
-        info = {"verdict": judgement.verdict, "votes": judgement.votes}
+        info = {"verdict": judgement.verdict, "votes": judgement.votes,
+                "label_noise": sample.meta.get("noise") if label_is_corrupted(sample) else None}
         meta = {**sample.meta, "judge": {"verdict": judgement.verdict, "analysis": judgement.analysis}}
         if judgement.verdict == "PRED_WRONG":
             seeds.append(Sample(sample.tools, sample.messages, sample.label, "error_seed", sample.round,
@@ -199,3 +200,55 @@ def apply_judgements(samples: Sequence[Sample], judgements: Sequence[Judgement] 
             ledger.reject(sample.id, "both_wrong", **info)
     ledger.check_balanced()
     return JudgedSplit(seeds, ledger, {v: tally.get(v, 0) for v in (*VERDICTS, JUDGE_FAILED)})
+
+
+# ------------------------------------------------------------------------------ noise audit
+def _as_label(value: Any) -> Label:
+    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(c, Call) for c in value)):
+        return value
+    from looptool.schema import label_from_json
+
+    return label_from_json(value)
+
+
+def labels_equal(a: Any, b: Any) -> bool:
+    """Same answer: both text replies, or the same multiset of calls (Label or its JSON form)."""
+    from looptool.toolcall import calls_match
+
+    a, b = _as_label(a), _as_label(b)
+    if isinstance(a, str) or isinstance(b, str):
+        return isinstance(a, str) and isinstance(b, str)
+    return calls_match(a, b)
+
+
+def label_is_corrupted(sample: Sample) -> bool:
+    """The sample carries an injected label mistake that no earlier round has corrected."""
+    return bool(sample.meta.get("noise")) and "clean_label" in sample.meta and \
+        not labels_equal(label_to_json(sample.label), sample.meta["clean_label"])
+
+
+def noise_audit(samples: Sequence[Sample], judgements: Sequence[Judgement] | None) -> dict[str, Any]:
+    """How JGLV did on the labels the oracle corrupted on purpose (issue #13, item 4).
+
+    Of the corrupted labels among the judged mismatches: how many were judged LABEL_WRONG, and how
+    many of those corrections equal the clean label; of the clean labels, how many it rewrote.
+    With ``judgements=None`` (JGLV off) nothing is rewritten.
+    """
+    corrupted = judged_wrong = corrected_clean = clean_rewritten = 0
+    by_type: Counter[str] = Counter()
+    verdicts: Counter[str] = Counter()
+    for i, sample in enumerate(samples):
+        verdict = judgements[i].verdict if judgements is not None else "PRED_WRONG"
+        if label_is_corrupted(sample):
+            corrupted += 1
+            by_type[str(sample.meta["noise"])] += 1
+            verdicts[verdict] += 1
+            if verdict == "LABEL_WRONG":
+                judged_wrong += 1
+                corrected_clean += labels_equal(label_to_json(predicted_label(sample)), sample.meta["clean_label"])
+        elif verdict == "LABEL_WRONG":
+            clean_rewritten += 1
+    return {"corrupted_seen": corrupted, "corrupted_judged_label_wrong": judged_wrong,
+            "corrected_equal_clean": corrected_clean, "clean_labels_seen": len(samples) - corrupted,
+            "clean_labels_rewritten": clean_rewritten, "corrupted_by_type": dict(sorted(by_type.items())),
+            "corrupted_verdicts": dict(sorted(verdicts.items()))}

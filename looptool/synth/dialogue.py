@@ -89,7 +89,38 @@ class SimulationConfig:
         metadata={"help": "Constrain a call step's tool names to the tools the plan put there (the whole subset is "
                           "still offered in the prompt and the sample); false lets the assistant pick any subset tool."})
 
+    agents: dict[str, str] = field(
+        default_factory=lambda: {"planner": "llm", "user": "llm", "assistant": "llm", "tool": "llm"},
+        metadata={"help": "Backend per agent: planner program|llm, user template|llm, assistant oracle|llm, "
+                          "tool program|llm (looptool.synth.program_agents). planner llm runs the LLM simulator, "
+                          "whose other agents are the LLM too."})
+    unseen_dialogues: int = field(default=0, metadata={
+        "help": "Program planner: dialogues over the held-out capabilities (heldout_unseen), one need each, need "
+                "kinds in turn."})
+    unseen_share: float = field(default=0.15, metadata={
+        "help": "Share of each domain's capabilities set aside for heldout_unseen (no training sample uses them)."})
+    relative_date_rate: float = field(default=0.4, metadata={
+        "help": "Template user: share of dates said relative to the system turn's date ('next Friday')."})
+    enum_paraphrase_rate: float = field(default=0.7, metadata={
+        "help": "Template user: share of enum values said by a paraphrase rather than verbatim."})
+    noise: dict[str, Any] = field(default_factory=lambda: {"rate": 0.0, "types": {}}, metadata={
+        "help": "Oracle as a noisy annotator: rate per assistant step and relative weights of the mistake types "
+                "(looptool.synth.noise.NOISE_TYPES); the clean label stays in the sample's meta."})
+    paraphrase: dict[str, Any] = field(default_factory=lambda: {"rate": 0.0, "max_tokens": 80, "temperature": 0.7},
+                                       metadata={"help": "LLM rewording of a seeded share of template user turns; "
+                                                         "a rewording that loses a value is rejected, named."})
+
     def __post_init__(self) -> None:
+        allowed = {"planner": ("program", "llm"), "user": ("template", "llm"), "assistant": ("oracle", "llm"),
+                   "tool": ("program", "llm")}
+        agents = {**{"planner": "llm", "user": "llm", "assistant": "llm", "tool": "llm"}, **(self.agents or {})}
+        bad = {k: v for k, v in agents.items() if k not in allowed or v not in allowed[k]}
+        if bad:
+            raise ValueError(f"simulate.agents: unknown agent or backend {bad}; allowed {allowed}")
+        if agents["planner"] == "llm" and any(agents[k] != "llm" for k in ("user", "assistant", "tool")):
+            raise ValueError("simulate.agents: the LLM planner runs the LLM simulator, whose user, assistant and tool "
+                             "are the LLM too; set planner: program to mix program and LLM agents")
+        self.agents = agents
         unknown = sorted(set(self.need_kind_weights) - set(NEED_KINDS))
         if unknown:
             raise ValueError(f"unknown need kinds {unknown}; known {NEED_KINDS}")
@@ -105,6 +136,8 @@ class SimulationConfig:
         merged = dict(values)
         if "max_tokens" in merged:
             merged["max_tokens"] = {**cls().max_tokens, **merged["max_tokens"]}
+        if "paraphrase" in merged:
+            merged["paraphrase"] = {**cls().paraphrase, **merged["paraphrase"]}
         return cls(**merged)
 
 

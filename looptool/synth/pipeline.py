@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +19,13 @@ from looptool.io import read_jsonl, write_json, write_jsonl
 from looptool.ledger import Ledger
 from looptool.schema import Sample
 from looptool.synth.apis import synthesize
-from looptool.synth.dialogue import SimulationConfig, simulate_dialogues
+from looptool.synth.concepts import PHENOMENA, CapabilityLibrary
+from looptool.synth.dialogue import DialogueFailed, DialogueSimulator, SimulationConfig, simulate_dialogues
+from looptool.synth.paraphrase import paraphrase_dialogues
+from looptool.synth.program_agents import NEED_KINDS, BoundTool, ProgramAgents
+from looptool.synth.program_apis import synthesize_program
 from looptool.synth.importer import import_tools
-from looptool.synth.samples import build_samples, check_sample, split_seed
+from looptool.synth.samples import build_samples, check_sample, split_by_dialogue, split_seed
 from looptool.synth.trees import ConstraintTree, ContextTree, sample_api_spec
 from looptool.synth.validate import ContaminationIndex, PoolEntry, admit
 from looptool.synth.verify import verify_dialogues
@@ -35,6 +40,14 @@ def llm_client(llm_section: dict[str, Any]) -> Iterator[Any]:
 
     with open_llm(llm_section) as client:
         yield client
+
+
+def library_from_params(params: dict[str, Any]) -> CapabilityLibrary:
+    """The capability library named by the params section ``capabilities`` ({concepts, dir})."""
+    cfg = params.get("capabilities") or {}
+    if not cfg.get("concepts") or not cfg.get("dir"):
+        raise ValueError("params.yaml needs a 'capabilities' section with 'concepts' (file) and 'dir' (folder)")
+    return CapabilityLibrary.load(cfg["concepts"], cfg["dir"])
 
 
 def contamination_index(cfg: dict[str, Any]) -> ContaminationIndex:
@@ -63,14 +76,23 @@ def _usage(client: Any) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------ synth_apis
 def run_synth_apis(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, out_dir: Path,
-                   client: Any | None = None) -> dict[str, Any]:
+                   client: Any | None = None, library: CapabilityLibrary | None = None) -> dict[str, Any]:
     """Sample ``cfg.requested`` specs from the trees, generate, validate; writes apis.jsonl + ledger + metrics."""
     started = time.monotonic()
-    context = ContextTree.load(cfg["context_tree"])
     constraints = ConstraintTree.load(cfg["constraint_tree"])
-    specs = [sample_api_spec(context, constraints, seed, i) for i in range(int(cfg["requested"]))]
     contamination = contamination_index(cfg.get("contamination") or {})
     ledger = Ledger("synth_apis")
+    if cfg.get("backend", "llm") == "program":
+        if library is None:
+            raise ValueError("synth_apis.backend: program needs the capability library (params section capabilities)")
+        pool = synthesize_program(library, constraints, seed, ledger, contamination)
+        write_jsonl(out_dir / "apis.jsonl", pool)
+        return _finish(ledger, out_dir / "ledger.jsonl", out_dir / "metrics.json", {
+            "backend": "program", "requested": len(library.capabilities), "valid_apis": len(pool),
+            "capabilities": len(library.capabilities), "domains": len(library.domains),
+            "concepts": len(library.concepts), "wall_s": round(time.monotonic() - started, 1)})
+    context = ContextTree.load(cfg["context_tree"])
+    specs = [sample_api_spec(context, constraints, seed, i) for i in range(int(cfg["requested"]))]
     with contextlib.ExitStack() as stack:
         client = client or stack.enter_context(llm_client(llm_section))
         pool = synthesize(client, specs, seed=seed, max_tokens=int(cfg["max_tokens"]),
@@ -79,7 +101,7 @@ def run_synth_apis(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, 
         usage = _usage(client)
     write_jsonl(out_dir / "apis.jsonl", pool)
     return _finish(ledger, out_dir / "ledger.jsonl", out_dir / "metrics.json", {
-        "requested": len(specs), "valid_apis": len(pool), "context_leaves": len(context.leaves()),
+        "backend": "llm", "requested": len(specs), "valid_apis": len(pool), "context_leaves": len(context.leaves()),
         "domains": len(context.domains), "llm": usage, "wall_s": round(time.monotonic() - started, 1)})
 
 
@@ -119,25 +141,92 @@ def merge_pools(sources: list[list[PoolEntry]], ledger: Ledger) -> list[PoolEntr
 
 
 def run_simulate(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, pool_paths: list[Path],
-                 out_dir: Path, client: Any | None = None) -> dict[str, Any]:
+                 out_dir: Path, client: Any | None = None, library: CapabilityLibrary | None = None) -> dict[str, Any]:
     started = time.monotonic()
     sim_cfg = SimulationConfig.from_mapping(cfg)
     pool_ledger = Ledger("api_pool")
     pool = merge_pools([read_jsonl(p, PoolEntry.from_dict) for p in pool_paths], pool_ledger)
     pool_ledger.write(out_dir / "pool_ledger.jsonl")
     ledger = Ledger("simulate")
+    extra: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
-        client = client or stack.enter_context(llm_client(llm_section))
-        dialogues = simulate_dialogues(client, pool, sim_cfg, seed, ledger)
-        usage = _usage(client)
+        if sim_cfg.agents["planner"] == "program":
+            if library is None:
+                raise ValueError("simulate.agents.planner: program needs the capability library (params section capabilities)")
+            needs_llm = any(sim_cfg.agents[k] == "llm" for k in ("user", "assistant", "tool")) or \
+                float(sim_cfg.paraphrase.get("rate", 0)) > 0
+            if needs_llm and client is None:
+                client = stack.enter_context(llm_client(llm_section))
+            dialogues, extra = simulate_program(library, pool, sim_cfg, seed, ledger, client)
+        else:
+            client = client or stack.enter_context(llm_client(llm_section))
+            dialogues = simulate_dialogues(client, pool, sim_cfg, seed, ledger)
+        usage = _usage(client) if client is not None else {}
     write_jsonl(out_dir / "dialogues.jsonl", dialogues)
     wall = time.monotonic() - started
     return _finish(ledger, out_dir / "ledger.jsonl", out_dir / "metrics.json", {
+        **extra, "agents": sim_cfg.agents,
         "pool_tools": len(pool), "pool": pool_ledger.summary(), "dialogues": len(dialogues),
         "messages": sum(len(d["messages"]) for d in dialogues),
         "needs_done": sum(len(d["needs_done"]) for d in dialogues),
         "llm": usage, "wall_s": round(wall, 1),
         "dialogues_per_minute": round(len(dialogues) / wall * 60, 3) if wall else 0.0})
+
+
+def split_capabilities(tools: list[BoundTool], share: float, seed: int) -> tuple[list[BoundTool], list[BoundTool]]:
+    """(seen, unseen) tools: a seeded ``share`` of each domain's capabilities is held out entirely."""
+    by_domain: dict[str, list[BoundTool]] = {}
+    for t in sorted(tools, key=lambda t: t.capability):
+        by_domain.setdefault(t.meta.get("domain", ""), []).append(t)
+    unseen: set[str] = set()
+    for domain, members in sorted(by_domain.items()):
+        rng = random.Random(f"unseen-capabilities:{seed}:{domain}")
+        n = round(share * len(members)) if share > 0 else 0
+        unseen |= {t.capability for t in rng.sample(members, min(len(members), max(n, 1 if share > 0 else 0)))}
+    return [t for t in tools if t.capability not in unseen], [t for t in tools if t.capability in unseen]
+
+
+def simulate_program(library: CapabilityLibrary, pool: list[PoolEntry], cfg: SimulationConfig, seed: int,
+                     ledger: Ledger, client: Any | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Program planner (and whichever agents are programs): seen dialogues, then unseen-capability ones."""
+    from tqdm.auto import tqdm
+
+    llm = DialogueSimulator(client, pool, cfg, seed) if client is not None else None
+    agents = ProgramAgents(library, cfg, seed, llm)
+    bound = agents.bind_pool(pool)
+    seen, unseen = split_capabilities(bound, cfg.unseen_share, seed)
+    kinds = [k for k in NEED_KINDS if cfg.need_kind_weights.get(k, 0) > 0]
+    jobs = [(i, seen, "seen", None) for i in range(cfg.dialogues)]
+    if cfg.unseen_dialogues and not unseen:
+        raise ValueError("simulate.unseen_dialogues > 0 but no capability is held out (simulate.unseen_share)")
+    jobs += [(i, unseen, "unseen", kinds[i % len(kinds)]) for i in range(cfg.unseen_dialogues)]
+    ledger.expect(len(jobs))
+    dialogues = []
+    for i, tools, split, kind in tqdm(jobs, desc="simulate (program agents)", unit="dlg", dynamic_ncols=True):
+        dialogue_id = f"{'unseen' if split == 'unseen' else 'dlg'}-{i:05d}"
+        if len(tools) < cfg.tools_per_dialogue[0]:
+            ledger.reject(dialogue_id, "pool_too_small", detail=f"{len(tools)} {split} tools")
+            continue
+        try:
+            dialogue = agents.simulate(i, tools, split, kind)
+        except DialogueFailed as err:
+            ledger.reject(dialogue_id, err.reason, detail=err.detail)
+            continue
+        ledger.keep(dialogue["id"], split=split, messages=len(dialogue["messages"]))
+        dialogues.append(dialogue)
+    extra: dict[str, Any] = {"seen_capabilities": len(seen), "unseen_capabilities": len(unseen),
+                             "unbound_tools": len(pool) - len(bound),
+                             "unseen_capability_ids": sorted(t.capability for t in unseen)}
+    if len(pool) > len(bound):
+        logger.warning("%d pool tools have no program bindings (imported or LLM-made): the program planner "
+                       "does not use them", len(pool) - len(bound))
+    rate = float(cfg.paraphrase.get("rate", 0))
+    if rate > 0:
+        para_ledger = Ledger("paraphrase")
+        extra["paraphrase"] = paraphrase_dialogues(client, dialogues, rate, seed, int(cfg.paraphrase["max_tokens"]),
+                                                   float(cfg.paraphrase["temperature"]), para_ledger)
+        extra["paraphrase"]["rejected_by_reason"] = para_ledger.rejection_reasons()
+    return dialogues, extra
 
 
 # ----------------------------------------------------------------------------------- verify_seed
@@ -152,7 +241,8 @@ def run_verify(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, dial
             client = stack.enter_context(llm_client(llm_section))
         verified = verify_dialogues(dialogues, client=client, seed=seed, judge_max_tokens=int(cfg["judge_max_tokens"]),
                                     ledger=ledger, use_judge=use_judge,
-                                    judge_min_yes=int(cfg.get("judge_min_yes", 3)))
+                                    judge_min_yes=int(cfg.get("judge_min_yes", 3)),
+                                    judge_sample=cfg.get("judge_sample"))
         usage = _usage(client) if client is not None else {}
     write_jsonl(out_dir / "dialogues.jsonl", verified)
     by_part: dict[str, int] = {}
@@ -184,26 +274,58 @@ def add_extra_samples(paths: list[str], ledger: Ledger) -> list[Sample]:
 
 
 def run_build_samples(cfg: dict[str, Any], seed: int, dialogues_path: Path, round1_path: Path, pool_path: Path,
-                      out_dir: Path, heldout_path: Path | None = None) -> dict[str, Any]:
+                      out_dir: Path, heldout_path: Path | None = None,
+                      heldout_unseen_path: Path | None = None) -> dict[str, Any]:
+    """Per-step samples -> held-out sets, the round-1 slice and the pool, split by dialogue.
+
+    ``heldout_path`` receives the held-out samples of training tools (``heldout_seen``) and
+    ``heldout_unseen_path`` those of the held-out capabilities; both are never trained on.
+    """
     dialogues = read_jsonl(dialogues_path)
     ledger = Ledger("build_samples")
     samples = build_samples(dialogues, ledger)
     samples += add_extra_samples(cfg.get("extra_samples") or [], ledger)
     heldout_size = cfg.get("heldout_size", 0) if heldout_path is not None else 0
-    heldout, round1, rest = split_seed(samples, cfg["round1_size"], seed, heldout_size)
-    bad = [s.id for s in heldout + round1 + rest if check_sample(Sample.from_dict(s.to_dict()))]
+    unseen, heldout, round1, rest = split_by_dialogue(samples, seed, heldout_size, cfg["round1_size"])
+    if unseen and heldout_unseen_path is None:
+        raise ValueError("samples of held-out capabilities need a heldout_unseen path")
+    bad = [s.id for s in unseen + heldout + round1 + rest if check_sample(Sample.from_dict(s.to_dict()))]
     if bad:  # build_samples already filtered: this would be a bug, not bad data
         raise AssertionError(f"{len(bad)} emitted samples fail the rule checks: {bad[:5]}")
+    if heldout_unseen_path is not None:
+        write_jsonl(heldout_unseen_path, unseen)
     if heldout_path is not None:
         write_jsonl(heldout_path, heldout)
     write_jsonl(round1_path, round1)
     write_jsonl(pool_path, rest)
-    kinds: dict[str, int] = {}
-    for s in samples:
-        key = f"{s.meta.get('need_kind')}/{s.meta.get('step')}"
-        kinds[key] = kinds.get(key, 0) + 1
     return _finish(ledger, out_dir / "ledger.jsonl", out_dir / "metrics.json", {
-        "dialogues": len(dialogues), "samples": len(samples), "heldout": len(heldout), "round1": len(round1),
-        "pool": len(rest),
-        "call_samples": sum(1 for s in samples if s.expects_call), "text_samples": sum(1 for s in samples if not s.expects_call),
-        "by_kind": dict(sorted(kinds.items()))})
+        "dialogues": len(dialogues), "samples": len(samples), "heldout_unseen": len(unseen), "heldout": len(heldout),
+        "round1": len(round1), "pool": len(rest), **sample_composition(samples)})
+
+
+def sample_composition(samples: list[Sample]) -> dict[str, Any]:
+    """Counts the acceptance of issue #13 reads: need kinds, value phenomena, tools, noise."""
+    n = len(samples) or 1
+    kinds: dict[str, int] = {}
+    steps: dict[str, int] = {}
+    phenomena = {p: 0 for p in PHENOMENA}
+    noise: dict[str, int] = {}
+    for s in samples:
+        kind = str(s.meta.get("need_kind"))
+        kinds[kind] = kinds.get(kind, 0) + 1
+        key = f"{kind}/{s.meta.get('step')}"
+        steps[key] = steps.get(key, 0) + 1
+        for p in set(s.meta.get("phenomena") or []):
+            phenomena[p] = phenomena.get(p, 0) + 1
+        if s.meta.get("noise"):
+            noise[s.meta["noise"]] = noise.get(s.meta["noise"], 0) + 1
+    return {
+        "call_samples": sum(1 for s in samples if s.expects_call),
+        "text_samples": sum(1 for s in samples if not s.expects_call),
+        "distinct_tools": len({t.name for s in samples for t in s.tools}),
+        "need_kinds": dict(sorted(kinds.items())),
+        "need_kind_share": {k: round(v / n, 3) for k, v in sorted(kinds.items())},
+        "by_kind": dict(sorted(steps.items())),
+        "phenomena": phenomena,
+        "noisy_labels": sum(noise.values()), "noise_by_type": dict(sorted(noise.items())),
+    }

@@ -40,8 +40,9 @@ def check_sample(sample: Sample) -> list[Problem]:
     """Rules every emitted sample must pass: history order, label calls valid and grounded."""
     problems: list[Problem] = []
     messages = sample.messages
-    if not messages or messages[0]["role"] != "user":
-        problems.append(Problem("turn_order", "history must start with a user message"))
+    opening = next((m for m in messages if m["role"] != "system"), None)
+    if opening is None or opening["role"] != "user" or any(m["role"] == "system" for m in messages[1:]):
+        problems.append(Problem("turn_order", "history must start with a user message (after one optional system turn)"))
     if messages and messages[-1]["role"] not in ("user", "tool"):
         problems.append(Problem("turn_order", "the step must follow a user or tool message"))
     if isinstance(sample.label, str):
@@ -90,7 +91,13 @@ def samples_from_dialogue(dialogue: dict[str, Any], ledger: Any) -> list[Sample]
             parent=dialogue["id"],
             meta={"dialogue": dialogue["id"], "message_index": i, "step": "call" if calls else "text",
                   "need_kind": plan[need]["kind"] if isinstance(need, int) and need < len(plan) else None,
-                  "vote_agreement": turn.get("agreement"), "votes": turn.get("votes")},
+                  "vote_agreement": turn.get("agreement"), "votes": turn.get("votes"),
+                  "split": dialogue.get("split", "seen"),
+                  # Program dialogues: phenomena, step in need, the need's recipe, and for a noisy label the
+                  # clean one (kept through every later stage for the JGLV audit).
+                  **(turn.get("meta") or {}),
+                  **({"program_tools": dialogue["tool_meta"], "today": dialogue.get("today")}
+                     if dialogue.get("tool_meta") else {})},
         )
         problems = check_sample(sample)
         if problems:
@@ -155,3 +162,36 @@ def split_round1(samples: list[Sample], round1_size: int | float, seed: int) -> 
 def _with_round(sample: Sample, round_index: int) -> Sample:
     return Sample(tools=sample.tools, messages=sample.messages, label=sample.label, origin=sample.origin,
                   round=round_index, parent=sample.parent, meta=sample.meta, id=sample.id)
+
+
+def split_by_dialogue(samples: list[Sample], seed: int, heldout_seen_size: int | float, round1_size: int | float,
+                      ) -> tuple[list[Sample], list[Sample], list[Sample], list[Sample]]:
+    """(heldout_unseen, heldout_seen, round-1 slice, pool), whole dialogues at a time.
+
+    Samples of ``split: unseen`` dialogues (capabilities no training tool has) are ``heldout_unseen``.
+    The others are grouped by dialogue (``parent``) and the dialogues shuffled by a seeded RNG over
+    their sorted ids, so no step of a held-out dialogue reaches training; sizes count samples (int)
+    or take a share (float) and are met by whole dialogues, the last one possibly overshooting.
+    """
+    unseen = [s for s in samples if s.meta.get("split") == "unseen"]
+    seen = [s for s in samples if s.meta.get("split") != "unseen"]
+    groups: dict[str, list[Sample]] = {}
+    for s in sorted(seen, key=lambda s: s.id):
+        groups.setdefault(str(s.parent or s.id), []).append(s)
+    order = sorted(groups)
+    random.Random(f"dialogue-split:{seed}").shuffle(order)
+    n_heldout = _split_count(heldout_seen_size, len(seen), "heldout_size")
+    heldout: list[Sample] = []
+    rest_groups: list[str] = []
+    for key in order:
+        if len(heldout) < n_heldout:
+            heldout += groups[key]
+        else:
+            rest_groups.append(key)
+    n_rest = sum(len(groups[k]) for k in rest_groups)
+    n_round1 = _split_count(round1_size, n_rest, "round1_size")
+    round1: list[Sample] = []
+    pool: list[Sample] = []
+    for key in rest_groups:
+        (round1 if len(round1) < n_round1 else pool).extend(groups[key])
+    return unseen, heldout, [_with_round(s, 1) for s in round1], pool

@@ -24,6 +24,7 @@ rejects the dialogue with the judge's reason.
 from __future__ import annotations
 
 import json
+import random
 from typing import Any
 
 from looptool.llm.client import ChatRequest
@@ -49,11 +50,13 @@ def check_dialogue(dialogue: dict[str, Any]) -> list[Problem]:
     problems: list[Problem] = []
     if not messages:
         return [Problem("turn_order", "no messages")]
-    if messages[0].get("role") != "user":
+    start = 1 if messages[0].get("role") == "system" else 0  # one optional system turn (e.g. today's date)
+    if len(messages) <= start or messages[start].get("role") != "user":
         problems.append(Problem("turn_order", "the dialogue does not open with a user message"))
+        return problems
     if messages[-1].get("role") != "assistant" or messages[-1].get("tool_calls"):
         problems.append(Problem("turn_order", "the dialogue does not end with an assistant text reply"))
-    i = 0
+    i = start
     while i < len(messages):
         msg = messages[i]
         role = msg.get("role")
@@ -151,7 +154,8 @@ def judge_request(dialogue: dict[str, Any], seed: int, max_tokens: int) -> ChatR
 
 
 def verify_dialogues(dialogues: list[dict[str, Any]], *, client: Any | None, seed: int, judge_max_tokens: int,
-                     ledger: Any, use_judge: bool = True, judge_min_yes: int = len(JUDGE_CHECKS)) -> list[dict[str, Any]]:
+                     ledger: Any, use_judge: bool = True, judge_min_yes: int = len(JUDGE_CHECKS),
+                     judge_sample: int | None = None) -> list[dict[str, Any]]:
     """Rules on every dialogue, then the judge on the survivors; returns the verified dialogues.
 
     ``client`` may be None when ``use_judge`` is False (rules only). A judge request that fails
@@ -173,6 +177,15 @@ def verify_dialogues(dialogues: list[dict[str, Any]], *, client: Any | None, see
         return survivors
     if not survivors:
         return []
+    unjudged: list[dict[str, Any]] = []
+    if judge_sample is not None and int(judge_sample) < len(survivors):
+        # A seeded sample of the rule-clean dialogues goes to the judge; the rest pass on the rules
+        # alone, recorded as such (the judge's pass rate on the sample is in the metrics).
+        picked = set(random.Random(f"judge-sample:{seed}").sample(sorted(d["id"] for d in survivors), int(judge_sample)))
+        unjudged = [d for d in survivors if d["id"] not in picked]
+        survivors = [d for d in survivors if d["id"] in picked]
+        for dialogue in unjudged:
+            ledger.keep(dialogue["id"], judge="not_sampled")
     results = client.chat_many([judge_request(d, seed, judge_max_tokens) for d in survivors], desc="judge")
     verified = []
     for dialogue, result in zip(survivors, results):
@@ -185,4 +198,7 @@ def verify_dialogues(dialogues: list[dict[str, Any]], *, client: Any | None, see
         else:
             ledger.keep(dialogue["id"], judge_reason=result.parsed["reason"][:300])
             verified.append({**dialogue, "judge": {**result.parsed, "verdict": "pass"}})
-    return verified
+    if not unjudged:
+        return verified
+    passed = {d["id"]: d for d in verified} | {d["id"]: d for d in unjudged}
+    return [passed[d["id"]] for d in dialogues if d["id"] in passed]  # input order
