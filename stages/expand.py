@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
             samples, ledger = [], Ledger("expand")
             ledger.expect(0)
             ledger.note("EDDE switched off (ablation.edde=false)" if seeds else "no error seeds this round")
-        asked = ledger.n_in()
+        asked = ledger.n_in
         metrics = {"backend": expand_cfg.backend, "error_seeds": len(seeds), "asked": asked, "new_samples": len(samples),
                    "kept_share": round(len(samples) / asked, 3) if asked else 0.0, "ledger": ledger.summary()}
         log_metrics(run, metrics)

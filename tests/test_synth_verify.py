@@ -11,7 +11,7 @@ from looptool.io import read_jsonl
 from looptool.ledger import Ledger
 from looptool.schema import Sample
 from looptool.synth.pipeline import run_build_samples, run_verify
-from looptool.synth.samples import build_samples, check_sample, split_round1, split_seed
+from looptool.synth.samples import build_samples, check_sample, split_by_dialogue
 from looptool.synth.verify import check_dialogue
 
 PIPE = {"name": "convert_pipe_size", "description": "Convert a pipe diameter to another unit.",
@@ -127,40 +127,53 @@ def test_duplicate_dialogues_give_duplicate_sample_rejections():
     assert ledger.rejection_reasons() == {"duplicate_sample": 4, "followed_by_tool_error": 2}
 
 
-def test_split_is_seeded_and_sized():
-    ledger = Ledger("x")
-    samples = build_samples([good_dialogue(0)], ledger)
-    r1, pool = split_round1(samples, 0.5, seed=3)
-    assert len(r1) == 2 and len(pool) == 2 and all(s.round == 1 for s in r1)
-    again, _ = split_round1(list(reversed(samples)), 0.5, seed=3)
-    assert [s.id for s in again] == [s.id for s in r1]
-    assert len(split_round1(samples, 10, seed=3)[0]) == 4
-
-
-def test_heldout_is_taken_first_and_never_trained_on():
-    samples = build_samples([good_dialogue(0)], Ledger("x"))
-    assert len(samples) == 4
-    heldout, r1, pool = split_seed(samples, 0.75, seed=3, heldout_size=0.25)
-    assert (len(heldout), len(r1), len(pool)) == (1, 2, 1)  # the round-1 share counts the 3 left
-    assert not {s.id for s in heldout} & {s.id for s in r1 + pool}
-    assert all(s.round == 1 for s in r1) and all(s.round != 1 for s in heldout)
-    # Without a held-out set the split is the one split_round1 has always made.
-    assert [s.id for s in split_seed(samples, 0.5, seed=3)[1]] == [s.id for s in split_round1(samples, 0.5, seed=3)[0]]
+def test_split_by_dialogue_keeps_dialogues_whole_and_is_seeded():
+    dialogues = [good_dialogue(i) | {"id": f"dlg-{i:05d}"} for i in range(5)]
+    # Distinct content per dialogue: a different first request value.
+    for i, d in enumerate(dialogues):
+        d["messages"][0]["content"] = f"What is a {4 + i} inch pipe in mm?"
+        d["messages"][1]["tool_calls"][0]["arguments"]["diameter"] = f"{4 + i} inch"
+    samples = build_samples(dialogues, Ledger("x"))
+    assert len(samples) == 20  # 4 steps per dialogue
+    unseen, heldout, r1, pool = split_by_dialogue(samples, seed=3, heldout_seen_size=4, round1_size=0.5)
+    assert unseen == [] and (len(heldout), len(r1), len(pool)) == (4, 8, 8)
+    parts = [{s.parent for s in part} for part in (heldout, r1, pool)]
+    assert not (parts[0] & parts[1] or parts[0] & parts[2] or parts[1] & parts[2])  # no dialogue in two parts
+    assert all(s.round == 1 for s in r1) and all(s.round == 0 for s in heldout + pool)
+    again = split_by_dialogue(list(reversed(samples)), seed=3, heldout_seen_size=4, round1_size=0.5)
+    assert [s.id for s in again[1]] == [s.id for s in heldout]
+    other = split_by_dialogue(samples, seed=4, heldout_seen_size=4, round1_size=0.5)
+    assert {s.parent for s in other[1]} != parts[0] or {s.parent for s in other[2]} != parts[1]
     with pytest.raises(ValueError, match="heldout_size"):
-        split_seed(samples, 0.5, seed=3, heldout_size=-1)
+        split_by_dialogue(samples, seed=3, heldout_seen_size=-1, round1_size=1)
+
+
+def test_unseen_dialogues_all_go_to_heldout_unseen():
+    seen, unseen_dialogue = good_dialogue(0), good_dialogue(1) | {"id": "unseen-00001", "split": "unseen"}
+    unseen_dialogue["messages"][0]["content"] = "What is a 9 inch pipe in mm?"
+    unseen_dialogue["messages"][1]["tool_calls"][0]["arguments"]["diameter"] = "9 inch"
+    samples = build_samples([seen, unseen_dialogue], Ledger("x"))
+    unseen, heldout, r1, pool = split_by_dialogue(samples, seed=0, heldout_seen_size=0, round1_size=1.0)
+    assert {s.parent for s in unseen} == {"unseen-00001"} and len(unseen) == 4
+    assert {s.parent for s in r1} == {"dlg-00000"} and heldout == [] and pool == []
 
 
 def test_rule_only_verify_and_build_stages_balance(tmp_path):
-    dialogues = [good_dialogue(0),
+    second = good_dialogue(1)
+    second["messages"][0]["content"] = "What is a 7 inch pipe in mm?"
+    second["messages"][1]["tool_calls"][0]["arguments"]["diameter"] = "7 inch"
+    dialogues = [good_dialogue(0), second,
                  broken(lambda d: d["messages"][1]["tool_calls"][0]["arguments"].update(diameter="6 inch")) | {"id": "dlg-bad"}]
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(d) + "\n" for d in dialogues))
     verify_metrics = run_verify({"judge": False, "judge_max_tokens": 50}, {}, 0, tmp_path / "in.jsonl", tmp_path / "v")
-    assert verify_metrics["in"] == 2 and verify_metrics["kept"] == 1
+    assert verify_metrics["in"] == 3 and verify_metrics["kept"] == 2
     assert verify_metrics["rejected_by_reason"] == {"ungrounded_value": 1}
-    sample_metrics = run_build_samples({"round1_size": 2, "heldout_size": 1}, 0, tmp_path / "v" / "dialogues.jsonl",
+    sample_metrics = run_build_samples({"round1_size": 1, "heldout_size": 1}, 0, tmp_path / "v" / "dialogues.jsonl",
                                        tmp_path / "r1.jsonl", tmp_path / "pool.jsonl", tmp_path / "s", tmp_path / "held.jsonl")
-    assert sample_metrics["in"] == sample_metrics["kept"] + sample_metrics["rejected"] == 5
-    assert (sample_metrics["heldout"], sample_metrics["round1"], sample_metrics["pool"]) == (1, 2, 1)
+    # 5 assistant steps per dialogue, one dropped (followed by a tool error): 4 samples each.
+    assert sample_metrics["in"] == 10 and sample_metrics["samples"] == 8
+    # Whole dialogues: one held out, one in round 1, none left for the pool.
+    assert (sample_metrics["heldout"], sample_metrics["round1"], sample_metrics["pool"]) == (4, 4, 0)
     for path in (tmp_path / "held.jsonl", tmp_path / "r1.jsonl", tmp_path / "pool.jsonl"):
         for sample in read_jsonl(path, Sample.from_dict):
             assert check_sample(sample) == []

@@ -392,7 +392,7 @@ class ValueGenerator:
         unit, low, high, decimals = self.rng.choice(units)
         number = _num_text(self.rng.uniform(low, high), decimals)
         surface = f"{number}{unit}" if unit == "K" else f"{number} {unit}"
-        phenomena = ["unit_split"] if split else [QUANTITY_PHENOMENON.get(dim, "quantity_with_unit")]
+        phenomena = [QUANTITY_PHENOMENON.get(dim, "quantity_with_unit")] + (["unit_split"] if split else [])
         value = _num_value(number) if split else surface
         return Realized(value, surface, [surface], phenomena, unit=unit if split else None)
 

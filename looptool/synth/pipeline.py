@@ -25,7 +25,7 @@ from looptool.synth.paraphrase import paraphrase_dialogues
 from looptool.synth.program_agents import NEED_KINDS, BoundTool, ProgramAgents
 from looptool.synth.program_apis import synthesize_program
 from looptool.synth.importer import import_tools
-from looptool.synth.samples import build_samples, check_sample, split_by_dialogue, split_seed
+from looptool.synth.samples import build_samples, check_sample, split_by_dialogue
 from looptool.synth.trees import ConstraintTree, ContextTree, sample_api_spec
 from looptool.synth.validate import ContaminationIndex, PoolEntry, admit
 from looptool.synth.verify import verify_dialogues

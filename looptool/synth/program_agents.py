@@ -114,15 +114,18 @@ class PlannedNeed:
     omit: str | None = None  # needs_clarification: the withheld required parameter
     unavailable: str | None = None  # no_tool/unavailable: the capability the user asks for
     modes: list[dict[str, str]] = field(default_factory=list)  # per call: parameter -> how it is said
+    # no_tool/unavailable: that capability's tool and bindings (not offered, so not in the tool list)
+    unavailable_tool: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "variant": self.variant, "tools": self.tools, "omit": self.omit,
-                "unavailable": self.unavailable, "modes": self.modes}
+                "unavailable": self.unavailable, "modes": self.modes, "unavailable_tool": self.unavailable_tool}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "PlannedNeed":
         return cls(kind=d["kind"], variant=d.get("variant", "plain"), tools=list(d.get("tools") or []),
-                   omit=d.get("omit"), unavailable=d.get("unavailable"), modes=list(d.get("modes") or []))
+                   omit=d.get("omit"), unavailable=d.get("unavailable"), modes=list(d.get("modes") or []),
+                   unavailable_tool=d.get("unavailable_tool"))
 
 
 @dataclass
@@ -240,14 +243,21 @@ class ProgramAgents:
             offered = {t.capability for t in pool if t.name in chosen}
             others = [t for t in pool if t.capability not in offered and t.name not in chosen]
             if others and rng.random() < 0.75:
-                return PlannedNeed("no_tool", "unavailable", [], unavailable=rng.choice(others).capability)
+                other = rng.choice(others)
+                return PlannedNeed("no_tool", "unavailable", [], unavailable=other.capability,
+                                   unavailable_tool={"tool": other.tool.to_dict(), "meta": other.meta})
             return PlannedNeed("no_tool", "small_talk", [])
         return PlannedNeed("single_call", "plain", [tool.name])
 
     # ------------------------------------------------------------------------------ the values
     def realize_call(self, gen: ValueGenerator, rng: random.Random, tool: BoundTool,
                      modes: dict[str, str] | None = None, fixed: dict[str, Any] | None = None) -> RealizedCall:
-        """Arguments for one call: every required parameter, each optional one half the time."""
+        """Arguments for one call: every required parameter, each optional one half the time.
+
+        ``modes`` replays a recorded call (EDDE): exactly its optional parameters, each value said the
+        same way (relative or ISO date, enum paraphrase or verbatim), new values drawn.
+        """
+        replay = modes is not None
         modes = dict(modes or {})
         args: dict[str, Any] = {}
         phrases, keep, phenomena, used_modes, surfaces = [], [], [], {}, {}
@@ -258,7 +268,7 @@ class ProgramAgents:
                 args[param] = fixed[param]
                 chained = param
                 continue
-            if not b["required"] and rng.random() < 0.5 and param not in modes:
+            if not b["required"] and (param not in modes if replay else rng.random() < 0.5):
                 continue
             concept = self.library.concepts[b["concept"]]
             realized = gen.draw(b["concept"], split=bool(b.get("unit_param")), mode=modes.get(param))
@@ -269,8 +279,7 @@ class ProgramAgents:
             surfaces[param] = realized.surface
             keep += realized.keep or ([realized.surface] if realized.surface else [])
             phenomena += realized.phenomena
-            if mode_of(realized):
-                used_modes[param] = mode_of(realized)
+            used_modes[param] = mode_of(realized) or "as_drawn"
         return RealizedCall(Call(tool.name, args), phrases, keep, list(dict.fromkeys(phenomena)), used_modes, chained,
                             surfaces)
 
@@ -352,7 +361,7 @@ class ProgramAgents:
                 user(said if style == "casual" else _cap(said), [])
                 assistant(reply, meta={"phenomena": []}, instruction="No tool is needed: answer briefly in text.")
                 return
-            wanted = self._capability_tool(need.unavailable)
+            wanted = BoundTool.from_meta(Tool.from_dict(need.unavailable_tool["tool"]), need.unavailable_tool["meta"])
             realized = self.realize_call(gen, rng, wanted)
             ask = rng.choice(wanted.asks)
             user(self.request_text(rng, style, persona, [(ask, realized.phrases)]), realized.keep)
@@ -371,7 +380,7 @@ class ProgramAgents:
             return
 
         # Calls of the plan; multi-step: the second waits for the first result.
-        modes = need.modes or [{} for _ in need.tools]
+        replay = bool(need.modes)  # EDDE replays a recorded need; a fresh need draws its own
         realized: list[RealizedCall] = []
         for j, name in enumerate(need.tools):
             tool = by_name[name]
@@ -380,7 +389,7 @@ class ProgramAgents:
                 param = self._chain_param(by_name[need.tools[0]], tool)
                 fixed = {param: None}  # filled after the first result
             for _ in range(4):  # parallel calls of one tool must differ
-                r = self.realize_call(gen, rng, tool, modes[j] if j < len(modes) else None, fixed)
+                r = self.realize_call(gen, rng, tool, need.modes[j] if replay and j < len(need.modes) else None, fixed)
                 if not (need.variant == "same_tool" and j == 1 and r.call == realized[0].call):
                     break
             realized.append(r)
@@ -462,9 +471,6 @@ class ProgramAgents:
         keep = [k for k in realized.keep if k in phrase] or [str(value) + (f" {unit}" if unit else "")]
         return phrase, keep
 
-    def _capability_tool(self, capability: str | None) -> BoundTool:
-        return self._by_capability[capability]
-
     def _results(self, rng, gen, by_name, calls: list[Call], transcript: list[dict], state: dict) -> bool:
         """One tool message per call; True when any result is an error."""
         errored = False
@@ -513,7 +519,6 @@ class ProgramAgents:
         for t in bound:
             t.meta = {**t.meta, "_concept_gen": {c: self.library.concepts[c].gen for _, c in t.returns
                                                  if c in self.library.concepts}}
-        self._by_capability = {t.capability: t for t in bound}
         return bound
 
     def simulate(self, index: int, tools_pool: list[BoundTool], split: str = "seen",

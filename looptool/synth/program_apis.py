@@ -27,7 +27,7 @@ from typing import Any
 from looptool.ledger import Ledger
 from looptool.synth.concepts import UNITS, Capability, CapabilityLibrary, Concept
 from looptool.synth.trees import ConstraintTree
-from looptool.synth.validate import ContaminationIndex, PoolEntry, ToolConstraint, admit
+from looptool.synth.validate import ContaminationIndex, PoolEntry, ToolConstraint, admit, normalise_name
 
 # Share of a tool's optional parameters promoted to required, per required_ratio branch.
 PROMOTE_SHARE = {"all": 0.5, "most": 0.25, "half": 0.0}
@@ -152,11 +152,18 @@ def synthesize_program(library: CapabilityLibrary, constraints: ConstraintTree, 
     ledger.expect(len(capabilities))
     seen: dict[tuple, str] = {}
     seen_names: dict[str, str] = {}
+    seen_words: dict[str, str] = {}  # normalised names: getPlan and get_plan are one name to a model
     pool: list[PoolEntry] = []
     for capability in capabilities:
         rng = random.Random(f"program-api:{seed}:{capability.id}")
         tool_dict, meta, constraint = build_tool(library, capability, constraints, rng)
         entry_id = f"prog-{capability.id}"
+        words = normalise_name(tool_dict["name"].rsplit(".", 1)[-1])
+        if words in seen_words:
+            ledger.reject(entry_id, "duplicate_name", detail=f"{tool_dict['name']!r} reads as {seen_words[words]}",
+                          capability=capability.id, name=tool_dict["name"])
+            continue
+        seen_words[words] = entry_id
         tool, problem = admit(entry_id, tool_dict, constraint=constraint, contamination=contamination,
                               seen=seen, seen_names=seen_names)
         if problem is not None:

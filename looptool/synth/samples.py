@@ -136,29 +136,6 @@ def _split_count(size: int | float, available: int, name: str) -> int:
     return min(n, available)
 
 
-def split_seed(samples: list[Sample], round1_size: int | float, seed: int,
-               heldout_size: int | float = 0) -> tuple[list[Sample], list[Sample], list[Sample]]:
-    """Seeded split into (held-out evaluation set, round-1 training slice, unused pool).
-
-    Samples are shuffled by a seeded RNG over their sorted ids, so the split depends on the set of
-    samples, not their order. The held-out set is taken first (a share counts all samples) and is
-    never trained on; ``round1_size`` then counts, or takes a share of, the samples left.
-    """
-    ordered = sorted(samples, key=lambda s: s.id)
-    random.Random(f"round1-split:{seed}").shuffle(ordered)
-    n_heldout = _split_count(heldout_size, len(ordered), "heldout_size")
-    heldout, rest = ordered[:n_heldout], ordered[n_heldout:]
-    n_round1 = _split_count(round1_size, len(rest), "round1_size")
-    round1 = [_with_round(s, 1) for s in rest[:n_round1]]
-    return heldout, round1, rest[n_round1:]
-
-
-def split_round1(samples: list[Sample], round1_size: int | float, seed: int) -> tuple[list[Sample], list[Sample]]:
-    """:func:`split_seed` without a held-out set: (round-1 slice, unused pool)."""
-    _, round1, pool = split_seed(samples, round1_size, seed)
-    return round1, pool
-
-
 def _with_round(sample: Sample, round_index: int) -> Sample:
     return Sample(tools=sample.tools, messages=sample.messages, label=sample.label, origin=sample.origin,
                   round=round_index, parent=sample.parent, meta=sample.meta, id=sample.id)
