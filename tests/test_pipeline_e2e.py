@@ -1,7 +1,7 @@
 """The whole pipeline, end to end: the real `dvc repro` on the smoke params in a temp git repo.
 
-Seed stages talk to the real embedded llama.cpp server (a few requests); the policy is the tiny
-random Llama; the smoke seed file guarantees training data whatever the generator yields.
+Seed stages run the program agents and talk to the real embedded llama.cpp server for a few
+paraphrases and judge verdicts; the policy is the tiny random Llama.
 """
 
 import json
@@ -27,6 +27,8 @@ pytestmark = [pytest.mark.server,
 SMOKE = Path(__file__).parent / "data" / "smoke" / "params.yaml"
 
 
+BENCHMARKS = {"bfcl-v3", "acebench", "heldout_unseen", "heldout_seen"}
+NEED_KINDS = ("single_call", "parallel", "multi_step", "needs_clarification", "no_tool")
 ROUND2_STAGES = {"train_iterative@r2", "train_static@r2", "eval_iterative@r2", "eval_static@r2", "report"}
 
 
@@ -50,18 +52,23 @@ def test_full_pipeline_on_smoke_params(tmp_path):
         assert model.generate(**inputs, max_new_tokens=2, do_sample=False).shape[1] > inputs["input_ids"].shape[1]
         for rnd in rounds:
             metrics = json.loads((root / "eval" / arm / rnd / "metrics.json").read_text())
-            assert set(metrics) == {"bfcl-v3", "acebench", "heldout"}
+            assert set(metrics) == BENCHMARKS
             assert metrics["bfcl-v3"]["categories"]["simple"]["total"] == 1
-            assert sum(c["total"] for c in metrics["heldout"]["categories"].values()) == 2
+            # One entry per need kind (per_category: 1); the 10 unseen dialogues cycle through all five.
+            assert {k: c["total"] for k, c in metrics["heldout_unseen"]["categories"].items()} == dict.fromkeys(NEED_KINDS, 1)
             curve = json.loads((root / "eval" / arm / rnd / "train_curve.json").read_text())
             assert curve and "reward" in curve[0]
     # Static round 1 is the iterative arm's (same start, same data): no second run of it.
     assert not (root / "models" / "static" / "r1").exists()
     for run in ("base", "sft"):
-        assert set(json.loads((root / "eval" / run / "r0" / "metrics.json").read_text())) == {"bfcl-v3", "acebench", "heldout"}
-    heldout = {s["id"] for s in read_jsonl(root / "data" / "seed" / "heldout.jsonl")}
-    trained = {s["id"] for s in read_jsonl(root / "data" / "seed" / "round1.jsonl") + read_jsonl(root / "data" / "seed" / "pool.jsonl")}
-    assert len(heldout) == 2 and not heldout & trained
+        assert set(json.loads((root / "eval" / run / "r0" / "metrics.json").read_text())) == BENCHMARKS
+    seed_dir = root / "data" / "seed"
+    trained = read_jsonl(seed_dir / "round1.jsonl") + read_jsonl(seed_dir / "pool.jsonl")
+    for name in ("heldout_unseen", "heldout_seen"):
+        heldout = read_jsonl(seed_dir / f"{name}.jsonl")
+        assert heldout and not {s["parent"] for s in heldout} & {s["parent"] for s in trained}
+    unseen_tools = {t["name"] for s in read_jsonl(seed_dir / "heldout_unseen.jsonl") for t in s["tools"]}
+    assert not unseen_tools & {t["name"] for s in trained for t in s["tools"]}
 
     next_round = read_jsonl(root / "data" / "rounds" / "r1" / "next.jsonl")
     assert next_round and all(s["round"] == 2 for s in next_round)
@@ -115,7 +122,7 @@ def test_full_pipeline_on_smoke_params(tmp_path):
     experiments = [node for node in _walk(shown) if _param(node, "ablation", "edde") is False]
     assert experiments, "the queued experiment is not in `dvc exp show`"
     scores = experiments[0]["data"]["metrics"]["eval/scores.json"]["data"]
-    assert "heldout_overall" in scores["iterative"]["r2"] and "bfcl_overall" in scores["static"]["r2"]
+    assert "heldout_unseen_overall" in scores["iterative"]["r2"] and "bfcl_overall" in scores["static"]["r2"]
     assert _mlflow_runs(root) > runs_before  # the worker's stages logged to the repository's mlflow.db
 
 
