@@ -14,6 +14,8 @@ from typing import Any, Union
 from looptool.io import content_hash
 
 ORIGINS = ("seed", "hppl", "error_seed", "corrected", "edde", "fresh")
+# What the dialogue step of a seed sample served (``meta.need_kind``); held-out sets score per kind.
+NEED_KINDS = ("single_call", "parallel", "multi_step", "needs_clarification", "no_tool")
 ROLES = ("system", "user", "assistant", "tool")
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from looptool.eval import acebench, aggregate, bfcl
 from looptool.eval.ast_checker import PASS, Verdict, check_entry, check_relevance, fail
+from looptool.schema import NEED_KINDS
 from looptool.eval.multi_turn import check_multi_turn
 from looptool.eval.predictions import Prediction, PredictionSet
 
@@ -362,7 +363,7 @@ class HeldOutSamples(Benchmark):
         return {"overall": overall}
 
 
-NEED_KIND_CATEGORIES = ("single_call", "parallel", "multi_step", "needs_clarification", "no_tool")
+NEED_KIND_CATEGORIES = NEED_KINDS
 
 
 class _NeedKindHeldOut(HeldOutSamples):

@@ -107,6 +107,17 @@ def plan_variants(seeds: Sequence[Sample], per_seed: int, seed: int,
     return plan
 
 
+def _plan_with_ledger(seeds: Sequence[Sample], cfg: ExpandConfig, seed: int) -> tuple[list[tuple[int, int, str]], Ledger]:
+    """The variants to ask for and a ledger expecting one record each (noting capped seeds)."""
+    plan = plan_variants(seeds, cfg.per_seed, seed, cfg.max_seeds)
+    ledger = Ledger("expand")
+    ledger.expect(len(plan))
+    expanded = len({i for i, _, _ in plan})
+    if expanded < len(seeds):
+        ledger.note(f"expand.max_seeds={cfg.max_seeds}: {expanded} of {len(seeds)} error seeds expanded")
+    return plan, ledger
+
+
 class RejectedVariant(ValueError):
     def __init__(self, code: str, detail: str = ""):
         super().__init__(f"{code}: {detail}" if detail else code)
@@ -147,12 +158,7 @@ def expand(client: Any, seeds: Sequence[Sample], cfg: ExpandConfig, seed: int = 
     """Generate, rule-check and judge ``cfg.per_seed`` variants of every error seed."""
     from looptool.llm.client import ChatRequest
 
-    plan = plan_variants(seeds, cfg.per_seed, seed, cfg.max_seeds)
-    ledger = Ledger("expand")
-    ledger.expect(len(plan))
-    expanded = len({i for i, _, _ in plan})
-    if expanded < len(seeds):
-        ledger.note(f"expand.max_seeds={cfg.max_seeds}: {expanded} of {len(seeds)} error seeds expanded")
+    plan, ledger = _plan_with_ledger(seeds, cfg, seed)
     requests = [
         ChatRequest(messages=variant_messages(seeds[i], axis), schema=variant_schema(seeds[i]),
                     schema_name="variant", temperature=cfg.temperature, max_tokens=cfg.max_tokens, seed=seed,
@@ -237,12 +243,7 @@ def program_variant(agents: Any, seed_sample: Sample, axis: str, rng: random.Ran
 def expand_program(agents: Any, client: Any | None, seeds: Sequence[Sample], cfg: ExpandConfig,
                    seed: int = 0) -> tuple[list[Sample], Ledger]:
     """EDDE with the program agents: replayed recipes, then the seed set's judge (as the llm backend)."""
-    plan = plan_variants(seeds, cfg.per_seed, seed, cfg.max_seeds)
-    ledger = Ledger("expand")
-    ledger.expect(len(plan))
-    expanded = len({i for i, _, _ in plan})
-    if expanded < len(seeds):
-        ledger.note(f"expand.max_seeds={cfg.max_seeds}: {expanded} of {len(seeds)} error seeds expanded")
+    plan, ledger = _plan_with_ledger(seeds, cfg, seed)
     candidates: list[tuple[str, Sample]] = []
     for i, k, axis in plan:
         item = f"{seeds[i].id}:{k}"

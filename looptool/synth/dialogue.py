@@ -42,14 +42,13 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from looptool.llm.client import ChatRequest, ChatResult
-from looptool.schema import Call, Tool
+from looptool.schema import NEED_KINDS, Call, Tool
 from looptool.synth.schemas import arguments_schema, call_schema, mention_pattern, mentionable, text_schema
 from looptool.synth.rules import check_calls
 from looptool.synth.validate import PoolEntry
 from looptool.synth.values import missing_mentions, value_texts
 from looptool.toolcall import call_key, render_calls
 
-NEED_KINDS = ("single_call", "parallel", "multi_step", "needs_clarification", "no_tool")
 CALL_KINDS = ("single_call", "parallel", "multi_step", "needs_clarification")
 
 

@@ -17,12 +17,12 @@ from typing import Any
 
 from looptool.io import read_jsonl, write_json, write_jsonl
 from looptool.ledger import Ledger
-from looptool.schema import Sample
+from looptool.schema import NEED_KINDS, Sample
 from looptool.synth.apis import synthesize
 from looptool.synth.concepts import PHENOMENA, CapabilityLibrary
 from looptool.synth.dialogue import DialogueFailed, DialogueSimulator, SimulationConfig, simulate_dialogues
 from looptool.synth.paraphrase import paraphrase_dialogues
-from looptool.synth.program_agents import NEED_KINDS, BoundTool, ProgramAgents
+from looptool.synth.program_agents import BoundTool, ProgramAgents
 from looptool.synth.program_apis import synthesize_program
 from looptool.synth.importer import import_tools
 from looptool.synth.samples import build_samples, check_sample, split_by_dialogue

@@ -33,12 +33,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from looptool.schema import Call, Tool, label_to_json
+from looptool.schema import NEED_KINDS, Call, Tool, label_to_json
 from looptool.synth.concepts import CapabilityLibrary, Realized, ValueGenerator, value_phrase
 from looptool.synth.noise import call_for_text, corrupt_calls
 from looptool.synth.validate import PoolEntry
 
-NEED_KINDS = ("single_call", "parallel", "multi_step", "needs_clarification", "no_tool")
 
 STYLES: dict[str, tuple[str, ...]] = {
     "brief": ("{Ask} {args}.", "{Ask} {args}", "Need to {ask} {args}."),
