@@ -1,7 +1,8 @@
 """Stage simulate: API pool (generated + imported) -> multi-agent dialogues.
 
 Resumable: every LLM reply is cached (``llm.cache_path``), so a killed run repeats no finished call.
-Outputs under data/seed/dialogues/: dialogues.jsonl, ledger.jsonl, pool_ledger.jsonl, metrics.json.
+Outputs under data/seed/dialogues/: dialogues.jsonl, ledger.jsonl, pool_ledger.jsonl,
+paraphrase_ledger.jsonl (program user turns reworded by the LLM), metrics.json.
 """
 
 from pathlib import Path

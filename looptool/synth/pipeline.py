@@ -148,6 +148,8 @@ def run_simulate(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, po
     pool = merge_pools([read_jsonl(p, PoolEntry.from_dict) for p in pool_paths], pool_ledger)
     pool_ledger.write(out_dir / "pool_ledger.jsonl")
     ledger = Ledger("simulate")
+    para_ledger = Ledger("paraphrase")  # one record per reworded user turn (none without rewording)
+    para_ledger.expect(0)
     extra: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
         if sim_cfg.agents["planner"] == "program":
@@ -157,12 +159,13 @@ def run_simulate(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, po
                 float(sim_cfg.paraphrase.get("rate", 0)) > 0
             if needs_llm and client is None:
                 client = stack.enter_context(llm_client(llm_section))
-            dialogues, extra = simulate_program(library, pool, sim_cfg, seed, ledger, client)
+            dialogues, extra = simulate_program(library, pool, sim_cfg, seed, ledger, client, para_ledger)
         else:
             client = client or stack.enter_context(llm_client(llm_section))
             dialogues = simulate_dialogues(client, pool, sim_cfg, seed, ledger)
         usage = _usage(client) if client is not None else {}
     write_jsonl(out_dir / "dialogues.jsonl", dialogues)
+    para_ledger.write(out_dir / "paraphrase_ledger.jsonl")
     wall = time.monotonic() - started
     return _finish(ledger, out_dir / "ledger.jsonl", out_dir / "metrics.json", {
         **extra, "agents": sim_cfg.agents,
@@ -187,7 +190,8 @@ def split_capabilities(tools: list[BoundTool], share: float, seed: int) -> tuple
 
 
 def simulate_program(library: CapabilityLibrary, pool: list[PoolEntry], cfg: SimulationConfig, seed: int,
-                     ledger: Ledger, client: Any | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                     ledger: Ledger, client: Any | None = None, para_ledger: Ledger | None = None,
+                     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Program planner (and whichever agents are programs): seen dialogues, then unseen-capability ones."""
     from tqdm.auto import tqdm
 
@@ -222,7 +226,7 @@ def simulate_program(library: CapabilityLibrary, pool: list[PoolEntry], cfg: Sim
                        "does not use them", len(pool) - len(bound))
     rate = float(cfg.paraphrase.get("rate", 0))
     if rate > 0:
-        para_ledger = Ledger("paraphrase")
+        para_ledger = para_ledger if para_ledger is not None else Ledger("paraphrase")
         extra["paraphrase"] = paraphrase_dialogues(client, dialogues, rate, seed, int(cfg.paraphrase["max_tokens"]),
                                                    float(cfg.paraphrase["temperature"]), para_ledger)
         extra["paraphrase"]["rejected_by_reason"] = para_ledger.rejection_reasons()
