@@ -435,7 +435,9 @@ class ProgramAgents:
                 calls = [Call(calls[0].name, {**calls[0].arguments, param: source.get(field_name)})]
                 realized[1].call = calls[0]
             phenomena = list(dict.fromkeys(p for j in indices for p in realized[j].phenomena))
-            noisy = self._maybe_noise(rng, "call", calls, tool_map)
+            # The first call of a multi-step need feeds the second: a corrupted one would leave it
+            # nothing to take, so that need is corrupted at its last step only.
+            noisy = None if need.kind == "multi_step" and indices == [0] else self._maybe_noise(rng, "call", calls, tool_map)
             if noisy and isinstance(noisy["label"], str):
                 assistant(noisy["label"], meta={"phenomena": phenomena, "noise": noisy["kind"],
                                                 "noise_detail": noisy["detail"], "clean_label": label_to_json(calls)})
