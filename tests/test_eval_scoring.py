@@ -232,3 +232,28 @@ def test_heldout_benchmark_scores_exact_match_against_labels(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="build_samples writes it"):
         get_benchmark("heldout", path=tmp_path / "missing.jsonl")
+
+
+def test_need_kind_heldout_scores_replies_apart_and_averages_categories(tmp_path):
+    from looptool.eval.registry import get_benchmark, score_predictions
+    from looptool.eval.predictions import PredictionSet, parse_prediction
+
+    tool = {"name": "f", "description": "F.", "parameters": {"type": "object", "properties": {"a": {"type": "string"}},
+                                                              "required": ["a"]}}
+    call = [{"name": "f", "arguments": {"a": "x"}}]
+    ask = [{"role": "user", "content": "f x"}]
+    after = ask + [{"role": "assistant", "content": "", "tool_calls": call}, {"role": "tool", "name": "f", "content": "{}"}]
+    rows = [("c1", ask, call, "single_call"), ("c2", ask, call, "single_call"),
+            ("r1", after, "Done: x.", "single_call"), ("n1", ask, "No tool can do that.", "no_tool")]
+    path = tmp_path / "held.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "tools": [tool], "messages": m, "label": label,
+                                        "meta": {"need_kind": kind}}) + "\n" for i, m, label, kind in rows))
+    benchmark = get_benchmark("heldout_seen", path=path)
+    assert benchmark.entry_ids("single_call") == ["c1", "c2"] and benchmark.entry_ids("reply") == ["r1"]
+    # A model that never calls: right on the reply and the decline, wrong on both calls.
+    predictions = PredictionSet()
+    for i in ("c1", "c2", "r1", "n1"):
+        predictions.by_id[i] = parse_prediction({"id": i, "calls": [], "raw": "I will not call."})
+    report = score_predictions(benchmark, predictions)
+    assert {k: v.correct for k, v in report.categories.items()} == {"single_call": 0, "no_tool": 1, "reply": 1}
+    assert report.summary["overall"] == pytest.approx(2 / 3)  # mean of 0, 1, 1 over the categories scored

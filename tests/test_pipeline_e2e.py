@@ -54,8 +54,10 @@ def test_full_pipeline_on_smoke_params(tmp_path):
             metrics = json.loads((root / "eval" / arm / rnd / "metrics.json").read_text())
             assert set(metrics) == BENCHMARKS
             assert metrics["bfcl-v3"]["categories"]["simple"]["total"] == 1
-            # One entry per need kind (per_category: 1); the 10 unseen dialogues cycle through all five.
-            assert {k: c["total"] for k, c in metrics["heldout_unseen"]["categories"].items()} == dict.fromkeys(NEED_KINDS, 1)
+            # One entry per need kind and one answer after tool results (per_category: 1); the 10 unseen
+            # dialogues cycle through all five kinds.
+            assert {k: c["total"] for k, c in metrics["heldout_unseen"]["categories"].items()} == \
+                dict.fromkeys((*NEED_KINDS, "reply"), 1)
             curve = json.loads((root / "eval" / arm / rnd / "train_curve.json").read_text())
             assert curve and "reward" in curve[0]
     # Static round 1 is the iterative arm's (same start, same data): no second run of it.

@@ -367,15 +367,28 @@ NEED_KIND_CATEGORIES = NEED_KINDS
 
 
 class _NeedKindHeldOut(HeldOutSamples):
-    """A held-out seed set scored per need kind (the dialogue need a sample's step belongs to)."""
+    """A held-out seed set scored per need kind, answers after tool results apart.
 
-    categories = tuple(Category(k, "irrelevance" if k == "no_tool" else "ast", "heldout") for k in NEED_KIND_CATEGORIES)
+    A step's category is the need its dialogue step served (``meta.need_kind``), except a text
+    answer that follows tool results (the summary of a call's outcome), which is ``reply``: any model
+    that makes no call gets those right, so they would inflate every need kind they belong to.
+    Overall is the unweighted mean over the categories scored, so a stratified subset (the same count
+    per category) and the full set are read the same way.
+    """
+
+    categories = tuple(Category(k, "irrelevance" if k in ("no_tool", "reply") else "ast", "heldout")
+                       for k in (*NEED_KIND_CATEGORIES, "reply"))
 
     def _category_name(self, sample: Any) -> str:
+        if isinstance(sample.label, str) and sample.messages and sample.messages[-1].get("role") == "tool":
+            return "reply"
         kind = sample.meta.get("need_kind")
         if kind in NEED_KIND_CATEGORIES:
             return kind
         return "single_call" if sample.expects_call else "no_tool"
+
+    def summarize(self, accuracies: Mapping[str, float]) -> dict:
+        return {"overall": sum(accuracies.values()) / len(accuracies) if accuracies else 0.0}
 
 
 @register_benchmark("heldout_unseen")
