@@ -130,20 +130,19 @@ class PlannedNeed:
 @dataclass
 class RealizedCall:
     call: Call
-    phrases: list[str]  # value phrases the user says, in parameter order
-    keep: list[str]
+    phrases: dict[str, str]  # parameter -> the phrase that says its value, in parameter order
+    keeps: dict[str, list[str]]  # parameter -> strings any rewording must keep
+    surfaces: dict[str, str]  # parameter -> the words for the value itself
     phenomena: list[str]
     modes: dict[str, str]
     chained: str | None = None  # parameter filled from the previous call's result
-    surfaces: dict[str, str] = field(default_factory=dict)  # parameter -> the words the user says for it
+
+    @property
+    def keep(self) -> list[str]:
+        return [k for keeps in self.keeps.values() for k in keeps]
 
 
-CHAIN_GENERATORS = ("identifier", "code")
-
-
-def first_ids(tool: "BoundTool") -> set[str]:
-    """Concepts of ``tool``'s return fields that identify something (what a later call can take)."""
-    return {c for _, c in tool.returns if tool.meta.get("_concept_gen", {}).get(c) in CHAIN_GENERATORS}
+CHAIN_GENERATORS = ("identifier", "code")  # return values a later call can take: ids and codes
 
 
 def mode_of(realized: Realized) -> str | None:
@@ -187,7 +186,7 @@ class ProgramAgents:
         chosen: list[str] = []
         needs: list[PlannedNeed] = []
         chains = [(a.name, b.name) for a in tools_pool for b in tools_pool
-                  if a.name != b.name and a.subdomain == b.subdomain and self._chain_param(a, b)]
+                  if a.name != b.name and a.subdomain == b.subdomain and self._chain_link(a, b)]
         for n in range(n_needs):
             kind = forced_kind if forced_kind and n == 0 else rng.choices(kinds, weights)[0]
             need = self._plan_need(rng, kind, tools_pool, chains, chosen)
@@ -210,14 +209,15 @@ class ProgramAgents:
         rng.shuffle(subset)
         return subset, needs
 
-    @staticmethod
-    def _chain_param(first: BoundTool, second: BoundTool) -> str | None:
-        """A required, unsplit parameter of ``second`` whose concept ``first`` returns."""
-        returned = {concept for _, concept in first.returns}
+    def _chain_link(self, first: BoundTool, second: BoundTool) -> tuple[str, str] | None:
+        """(parameter of ``second``, result field of ``first``): a required, unsplit parameter whose
+        concept is an id or code that ``first`` returns."""
+        concepts = self.library.concepts
+        fields = {concept: name for name, concept in reversed(first.returns)
+                  if concept in concepts and concepts[concept].gen in CHAIN_GENERATORS}
         for b in second.bindings:
-            if b["required"] and not b.get("unit_param") and b.get("concept") in returned \
-                    and b["concept"] in first_ids(first):
-                return b["param"]
+            if b["required"] and not b.get("unit_param") and b.get("concept") in fields:
+                return b["param"], fields[b["concept"]]
         return None
 
     def _plan_need(self, rng, kind, pool: list[BoundTool], chains, chosen: list[str]) -> PlannedNeed:
@@ -259,7 +259,7 @@ class ProgramAgents:
         replay = modes is not None
         modes = dict(modes or {})
         args: dict[str, Any] = {}
-        phrases, keep, phenomena, used_modes, surfaces = [], [], [], {}, {}
+        phrases, keeps, surfaces, phenomena, used_modes = {}, {}, {}, [], {}
         chained = None
         for b in tool.bindings:
             param = b["param"]
@@ -274,14 +274,14 @@ class ProgramAgents:
             args[param] = realized.value
             if b.get("unit_param"):
                 args[b["unit_param"]] = realized.unit
-            phrases.append(value_phrase(concept, realized.surface, rng, b.get("name"),
-                                        relative="relative_date" in realized.phenomena))
+            phrases[param] = value_phrase(concept, realized.surface, rng, b.get("name"),
+                                          relative="relative_date" in realized.phenomena)
             surfaces[param] = realized.surface
-            keep += realized.keep or ([realized.surface] if realized.surface else [])
+            keeps[param] = realized.keep or ([realized.surface] if realized.surface else [])
             phenomena += realized.phenomena
             used_modes[param] = mode_of(realized) or "as_drawn"
-        return RealizedCall(Call(tool.name, args), phrases, keep, list(dict.fromkeys(phenomena)), used_modes, chained,
-                            surfaces)
+        return RealizedCall(Call(tool.name, args), phrases, keeps, surfaces, list(dict.fromkeys(phenomena)), used_modes,
+                            chained)
 
     # ------------------------------------------------------------------------------- the tool
     def tool_result(self, gen: ValueGenerator, rng: random.Random, tool: BoundTool, call: Call, fail: bool
@@ -362,7 +362,7 @@ class ProgramAgents:
             wanted = BoundTool.from_meta(Tool.from_dict(need.unavailable_tool["tool"]), need.unavailable_tool["meta"])
             realized = self.realize_call(gen, rng, wanted)
             ask = rng.choice(wanted.asks)
-            user(self.request_text(rng, style, persona, [(ask, realized.phrases)]), realized.keep)
+            user(self.request_text(rng, style, persona, [(ask, list(realized.phrases.values()))]), realized.keep)
             clean = rng.choice(DECLINES).replace("{ask}", ask)
             noisy = self._maybe_noise(rng, "text", clean, tool_map, said=realized.keep)
             if noisy and isinstance(noisy["label"], list):
@@ -384,7 +384,7 @@ class ProgramAgents:
             tool = by_name[name]
             fixed = None
             if need.kind == "multi_step" and j == 1:
-                param = self._chain_param(by_name[need.tools[0]], tool)
+                param, _ = self._chain_link(by_name[need.tools[0]], tool)
                 fixed = {param: None}  # filled after the first result
             for _ in range(4):  # parallel calls of one tool must differ
                 r = self.realize_call(gen, rng, tool, need.modes[j] if replay and j < len(need.modes) else None, fixed)
@@ -394,32 +394,31 @@ class ProgramAgents:
         need.modes = [r.modes for r in realized]
         asks = [rng.choice(by_name[n].asks) for n in need.tools]
         if need.kind == "parallel" and need.variant == "same_tool":
-            parts = [(asks[0], realized[0].phrases), ("also", realized[1].phrases)]
+            parts = [(asks[0], list(realized[0].phrases.values())), ("also", list(realized[1].phrases.values()))]
             text = self.request_text(rng, style, persona, parts, joiner=", and ")
         elif need.kind == "multi_step":
             param = realized[1].chained or ""
             binding = next(b for b in by_name[need.tools[1]].bindings if b["param"] == param)
             concept_words = str(binding.get("name") or param).replace("_", " ")
-            parts = [(asks[0], realized[0].phrases), (asks[1], realized[1].phrases + [f"using the {concept_words} from that"])]
+            parts = [(asks[0], list(realized[0].phrases.values())),
+                     (asks[1], [*realized[1].phrases.values(), f"using the {concept_words} from that"])]
             text = self.request_text(rng, style, persona, parts, joiner=", then ")
         elif need.kind == "needs_clarification":
             binding = next(b for b in by_name[need.tools[0]].bindings if b["param"] == need.omit)
             concept = self.library.concepts[binding["concept"]]
             value = realized[0].call.arguments[need.omit]
-            shown = [p for p, b in zip(realized[0].phrases, self._said_bindings(by_name[need.tools[0]], realized[0]))
-                     if b["param"] != need.omit]
+            shown = [phrase for param, phrase in realized[0].phrases.items() if param != need.omit]
             text = self.request_text(rng, style, persona, [(asks[0], shown)])
         else:
-            text = self.request_text(rng, style, persona, [(a, r.phrases) for a, r in zip(asks, realized)])
+            text = self.request_text(rng, style, persona, [(a, list(r.phrases.values())) for a, r in zip(asks, realized)])
         keep = [k for r in realized for k in r.keep]
         if need.kind == "needs_clarification":
-            withheld = self._surface_of(realized[0], by_name[need.tools[0]], need.omit)
-            user(text, [k for k in keep if k not in withheld[1]])
+            keep_withheld = realized[0].keeps[need.omit]
+            user(text, [k for k in keep if k not in keep_withheld])
             question = rng.choice(CLARIFY).replace("{describe}", concept.describe.split(",")[0]).replace("{words}", concept.words)
             assistant(concept.ask or question, meta={"phenomena": []},
                       instruction=f"The user has not said the {need.omit}. Ask for it in one short question.")
-            phrase, keep_withheld = withheld
-            answer = rng.choice(ANSWERS).replace("{phrase}", _cap(phrase)).replace(
+            answer = rng.choice(ANSWERS).replace("{phrase}", _cap(realized[0].phrases[need.omit])).replace(
                 "{surface}", realized[0].surfaces.get(need.omit, str(value)))
             user(answer, keep_withheld)
         else:
@@ -428,10 +427,8 @@ class ProgramAgents:
         for indices in steps:
             calls = [realized[j].call for j in indices]
             if need.kind == "multi_step" and indices == [1]:
-                param = realized[1].chained
+                param, field_name = self._chain_link(by_name[need.tools[0]], by_name[need.tools[1]])
                 source = self.first_record(json.loads(transcript[-1]["content"]))
-                field_name = next(f for f, c in by_name[need.tools[0]].returns
-                                  if c == next(b["concept"] for b in by_name[need.tools[1]].bindings if b["param"] == param))
                 calls = [Call(calls[0].name, {**calls[0].arguments, param: source.get(field_name)})]
                 realized[1].call = calls[0]
             phenomena = list(dict.fromkeys(p for j in indices for p in realized[j].phenomena))
@@ -456,20 +453,6 @@ class ProgramAgents:
             if self._results(rng, gen, by_name, written, transcript, state):
                 break
         assistant(self._summary(rng, transcript[-1]), meta={"phenomena": []}, instruction=SUMMARY_INSTRUCTION)
-
-    def _said_bindings(self, tool: BoundTool, realized: RealizedCall) -> list[dict]:
-        """The bindings whose values were said, in the order of ``realized.phrases``."""
-        return [b for b in tool.bindings if b["param"] in realized.call.arguments and b["param"] != realized.chained]
-
-    def _surface_of(self, realized: RealizedCall, tool: BoundTool, param: str) -> tuple[str, list[str]]:
-        """(phrase, keep strings) of one parameter of a realized call."""
-        said = self._said_bindings(tool, realized)
-        index = [b["param"] for b in said].index(param)
-        phrase = realized.phrases[index]
-        value = realized.call.arguments[param]
-        unit = realized.call.arguments.get(said[index].get("unit_param") or "")
-        keep = [k for k in realized.keep if k in phrase] or [str(value) + (f" {unit}" if unit else "")]
-        return phrase, keep
 
     def _results(self, rng, gen, by_name, calls: list[Call], transcript: list[dict], state: dict) -> bool:
         """One tool message per call; True when any result is an error."""
@@ -515,11 +498,7 @@ class ProgramAgents:
 
     # ------------------------------------------------------------------------------ a dialogue
     def bind_pool(self, pool: list[PoolEntry]) -> list[BoundTool]:
-        bound = [BoundTool.from_entry(e) for e in pool if "program" in (e.meta or {})]
-        for t in bound:
-            t.meta = {**t.meta, "_concept_gen": {c: self.library.concepts[c].gen for _, c in t.returns
-                                                 if c in self.library.concepts}}
-        return bound
+        return [BoundTool.from_entry(e) for e in pool if "program" in (e.meta or {})]
 
     def simulate(self, index: int, tools_pool: list[BoundTool], split: str = "seen",
                  forced_kind: str | None = None) -> dict[str, Any]:
