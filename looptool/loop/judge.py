@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from looptool.ledger import Ledger
-from looptool.schema import Call, Label, Sample, label_to_json
+from looptool.schema import Call, Label, Sample, label_from_json, label_to_json
 from looptool.toolcall import render_label
 
 VERDICTS = ("PRED_WRONG", "LABEL_WRONG", "BOTH_CORRECT", "BOTH_WRONG")
@@ -203,19 +203,10 @@ def apply_judgements(samples: Sequence[Sample], judgements: Sequence[Judgement] 
 
 
 # ------------------------------------------------------------------------------ noise audit
-def _as_label(value: Any) -> Label:
-    if isinstance(value, str) or (isinstance(value, list) and all(isinstance(c, Call) for c in value)):
-        return value
-    from looptool.schema import label_from_json
-
-    return label_from_json(value)
-
-
-def labels_equal(a: Any, b: Any) -> bool:
-    """Same answer: both text replies, or the same multiset of calls (Label or its JSON form)."""
+def labels_equal(a: Label, b: Label) -> bool:
+    """Same answer: both text replies, or the same multiset of calls."""
     from looptool.toolcall import calls_match
 
-    a, b = _as_label(a), _as_label(b)
     if isinstance(a, str) or isinstance(b, str):
         return isinstance(a, str) and isinstance(b, str)
     return calls_match(a, b)
@@ -224,7 +215,7 @@ def labels_equal(a: Any, b: Any) -> bool:
 def label_is_corrupted(sample: Sample) -> bool:
     """The sample carries an injected label mistake that no earlier round has corrected."""
     return bool(sample.meta.get("noise")) and "clean_label" in sample.meta and \
-        not labels_equal(label_to_json(sample.label), sample.meta["clean_label"])
+        not labels_equal(sample.label, label_from_json(sample.meta["clean_label"]))
 
 
 def noise_audit(samples: Sequence[Sample], judgements: Sequence[Judgement] | None) -> dict[str, Any]:
@@ -245,7 +236,7 @@ def noise_audit(samples: Sequence[Sample], judgements: Sequence[Judgement] | Non
             verdicts[verdict] += 1
             if verdict == "LABEL_WRONG":
                 judged_wrong += 1
-                corrected_clean += labels_equal(label_to_json(predicted_label(sample)), sample.meta["clean_label"])
+                corrected_clean += labels_equal(predicted_label(sample), label_from_json(sample.meta["clean_label"]))
         elif verdict == "LABEL_WRONG":
             clean_rewritten += 1
     return {"corrupted_seen": corrupted, "corrupted_judged_label_wrong": judged_wrong,
