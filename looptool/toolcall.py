@@ -180,16 +180,19 @@ def calls_match(predicted: Sequence[Call], expected: Sequence[Call]) -> bool:
     return Counter(map(call_key, predicted)) == Counter(map(call_key, expected))
 
 
-def tool_call_reward(completion: str, label: Label) -> float:
+def tool_call_reward(completion: str, label: Label, ended: bool = True) -> float:
     """The binary reward: 1.0 iff the output does exactly what the label says, else 0.0.
 
-    * text label (or empty call list): 1 iff the output is a readable reply with no call;
-    * call label: 1 iff the output parses into the same multiset of calls.
+    * text label (or empty call list): 1 iff the output is a non-empty reply with no call that
+      *ended* (stop token / end of turn; ``ended=False`` means the length limit cut it off);
+    * call label: 1 iff the output parses into the same multiset of calls (the calls are complete
+      whether or not decoding went on after them).
     A malformed output scores 0; this function does not raise on any completion text.
     """
     parsed = parse_tool_calls(completion)
     if not parsed.ok:
         return 0.0
     if isinstance(label, str) or not label:
-        return 0.0 if parsed.has_calls else 1.0
+        # An empty or cut-off reply would otherwise be "a correct abstention" for free.
+        return 0.0 if parsed.has_calls or not ended or not completion.strip() else 1.0
     return 1.0 if calls_match(parsed.calls, label) else 0.0

@@ -221,13 +221,13 @@ def test_heldout_benchmark_scores_exact_match_against_labels(tmp_path):
     tools, messages = benchmark.prompt(call.id)
     assert tools[0]["name"] == "track_parcel" and messages[-1]["content"] == "Where is AB12?"
 
-    right = '<tool_call>\n{"name": "track_parcel", "arguments": {"code": "AB12"}}\n</tool_call>'
-    predictions = PredictionSet(by_id={call.id: Prediction(call.id, raw=right), text.id: Prediction(text.id, raw=right)})
+    right = [{"name": "track_parcel", "arguments": {"code": "AB12"}}]
+    predictions = PredictionSet(by_id={call.id: Prediction(call.id, calls=right), text.id: Prediction(text.id, calls=right)})
     report = score_predictions(benchmark, predictions)
     assert report.categories["call"].correct == 1 and report.categories["no_call"].correct == 0
     assert report.summary == {"overall": 0.5}
-    wrong = right.replace("AB12", "AB13")
-    report = score_predictions(benchmark, PredictionSet(by_id={call.id: Prediction(call.id, raw=wrong)}), categories=["call"])
+    wrong = [{"name": "track_parcel", "arguments": {"code": "AB13"}}]
+    report = score_predictions(benchmark, PredictionSet(by_id={call.id: Prediction(call.id, calls=wrong)}), categories=["call"])
     assert report.categories["call"].correct == 0 and report.summary == {"overall": 0.0}
 
     with pytest.raises(FileNotFoundError, match="build_samples writes it"):
@@ -257,3 +257,28 @@ def test_need_kind_heldout_scores_replies_apart_and_averages_categories(tmp_path
     report = score_predictions(benchmark, predictions)
     assert {k: v.correct for k, v in report.categories.items()} == {"single_call": 0, "no_tool": 1, "reply": 1}
     assert report.summary["overall"] == pytest.approx(2 / 3)  # mean of 0, 1, 1 over the categories scored
+
+
+def test_heldout_scores_the_calls_field_not_the_raw_text(tmp_path):
+    # Issue 14 item 5: a predictions file without `raw` (e.g. from another harness) is scored on `calls`.
+    from looptool.eval.predictions import parse_prediction
+
+    tool = {"name": "f", "description": "F.", "parameters": {"type": "object", "properties": {"a": {"type": "string"}},
+                                                              "required": ["a"]}}
+    ask = [{"role": "user", "content": "f x"}]
+    rows = [("c1", [{"name": "f", "arguments": {"a": "x"}}], "single_call"), ("n1", "No tool can do that.", "no_tool")]
+    path = tmp_path / "held.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "tools": [tool], "messages": ask, "label": label,
+                                        "meta": {"need_kind": kind}}) + "\n" for i, label, kind in rows))
+    benchmark = get_benchmark("heldout_unseen", path=path)
+    calls_only = PredictionSet(by_id={
+        "c1": parse_prediction({"id": "c1", "calls": [{"name": "f", "arguments": {"a": "x"}}]}),
+        "n1": parse_prediction({"id": "n1", "calls": [{"name": "f", "arguments": {"a": "x"}}]}),
+    })
+    report = score_predictions(benchmark, calls_only)
+    assert report.categories["single_call"].correct == 1 and report.categories["no_tool"].correct == 0
+    # The raw text does not override the calls: a line whose raw shows a call but whose calls are empty
+    # made no call.
+    raw_only = PredictionSet(by_id={"c1": parse_prediction({"id": "c1", "calls": [], "raw":
+                                    '<tool_call>{"name": "f", "arguments": {"a": "x"}}</tool_call>'})})
+    assert score_predictions(benchmark, raw_only, categories=["single_call"]).categories["single_call"].correct == 0

@@ -71,7 +71,16 @@ def test_text_label_with_and_without_a_call():
     assert tool_call_reward("Which city do you mean?", "Which city?") == 1.0
     assert tool_call_reward(render_call(WEATHER), "Which city?") == 0.0
     assert tool_call_reward("Sure, let me check.", [WEATHER]) == 0.0
-    assert tool_call_reward("", "any text") == 1.0
+
+
+def test_text_label_needs_a_reply_that_ended():
+    # Issue 14 item 6: an empty completion, or a reply cut off by the length limit, is not an answer.
+    assert tool_call_reward("", "any text") == 0.0
+    assert tool_call_reward("  \n", "any text") == 0.0
+    assert tool_call_reward("Which city do you mean", "Which city?", ended=False) == 0.0
+    assert tool_call_reward("Which city do you mean?", "Which city?", ended=True) == 1.0
+    # A complete call is judged on its calls; stopping right after the last call is normal.
+    assert tool_call_reward(render_call(WEATHER), [WEATHER], ended=False) == 1.0
 
 
 def test_several_blocks_with_prose_between_and_after():

@@ -51,6 +51,15 @@ def test_reward_functions_follow_trls_convention():
     assert partial_tool_call_reward(completions=["text"], label=[json.dumps("a reply")]) == [1.0]
 
 
+def test_rewards_read_the_end_of_each_completion_from_its_token_ids():
+    # TRL passes completion_ids; a completion that did not end on a stop token was cut by the limit.
+    text = json.dumps("a reply")
+    rewards = binary_tool_call_reward(completions=["Sure, here", "Sure, here."], label=[text, text],
+                                      completion_ids=[[5, 6, 7], [5, 6, 2]], stop_ids=[2])
+    assert rewards == [0.0, 1.0]
+    assert partial_tool_call_reward(completions=["cut"], label=[text], completion_ids=[[5]], stop_ids=[2]) == [0.0]
+
+
 def test_sft_auto_switch():
     assert sft_enabled("auto", "embedded") and sft_enabled("auto", "tiny-random")
     assert not sft_enabled("auto", "/models/qwen3-8b") and sft_enabled(True, "/x")

@@ -318,8 +318,8 @@ class ACEBench(Benchmark):
 class HeldOutSamples(Benchmark):
     """Seed samples set aside by ``build_samples`` (never trained on), scored by greedy exact match.
 
-    An entry is right iff the binary training reward of its prediction is 1 (same multiset of calls
-    as the label; no call for a text label), so this number moves with what GRPO optimises.
+    An entry is right iff its predicted ``calls`` are the label's multiset of calls (no call for a
+    text label): the binary training reward's rule, so this number moves with what GRPO optimises.
     Categories: ``call`` (the label is one or more calls) and ``no_call`` (a text label).
     """
 
@@ -350,9 +350,15 @@ class HeldOutSamples(Benchmark):
         return [t.to_dict() for t in sample.tools], [dict(m) for m in sample.messages]
 
     def check(self, category: str, entry_id: str, prediction: Prediction) -> Verdict:
-        from looptool.toolcall import tool_call_reward
+        # Scored from `calls`, like every benchmark (a predictions file need not carry `raw`). The
+        # training reward also wants a text reply that ended; prediction lines do not record that.
+        from looptool.schema import Call
+        from looptool.toolcall import calls_match
 
-        if tool_call_reward(prediction.raw, self._samples[entry_id].label):
+        label = self._samples[entry_id].label
+        if isinstance(label, str) or not label:
+            return fail(f"called {len(prediction.calls)} tool(s); the label is a text reply") if prediction.calls else PASS
+        if calls_match([Call.from_dict(c) for c in prediction.calls], label):
             return PASS
         return fail("prediction differs from the label")
 

@@ -64,7 +64,7 @@ def judge_outputs(samples: Sequence[Sample], outputs: Sequence[Any]) -> list[Pro
         parsed = parse_tool_calls(out.text)
         results.append(ProbeResult(
             id=sample.id, prediction=out.text, calls=[c.to_dict() for c in parsed.calls], parse_error=parsed.error,
-            mastered=tool_call_reward(out.text, sample.label) == 1.0, perplexity=float(out.perplexity),
+            mastered=tool_call_reward(out.text, sample.label, ended=out.finish_reason != "length") == 1.0, perplexity=float(out.perplexity),
             tokens=int(out.num_tokens),
         ))
     return results

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from looptool.llm.policy import stop_token_ids
 from looptool.train.common import (
     LoraParams,
     MlflowStepLogger,
@@ -30,15 +31,16 @@ class CompletionRecorder:
     """Wraps a reward function to keep a few groups of (prompt, completion, reward) per logging
     interval, so a person can read what the model actually wrote at each stage of a round."""
 
-    def __init__(self, reward_fn: Any, every: int, groups: int, group_size: int):
+    def __init__(self, reward_fn: Any, every: int, groups: int, group_size: int, stop_ids: Any = ()):
         self.reward_fn = reward_fn
+        self.stop_ids = frozenset(stop_ids)  # a completion not ending on one of them was cut off
         self.__name__ = getattr(reward_fn, "__name__", "reward")  # TRL names metrics after it
         self.every, self.limit = max(1, every), groups * group_size
         self.records: list[dict[str, Any]] = []
         self._last_step = -1
 
     def __call__(self, prompts, completions, label, trainer_state=None, **kwargs):
-        rewards = self.reward_fn(completions=completions, label=label, **kwargs)
+        rewards = self.reward_fn(completions=completions, label=label, stop_ids=self.stop_ids, **kwargs)
         step = trainer_state.global_step if trainer_state is not None else 0
         if step % self.every == 0 and step != self._last_step:
             self._last_step = step
@@ -86,7 +88,7 @@ def run_grpo(
     )
     recorder = CompletionRecorder(
         reward_fn, every=config.logging_steps, groups=int(own.get("log_completion_groups", 2)),
-        group_size=config.num_generations,
+        group_size=config.num_generations, stop_ids=stop_token_ids(tokenizer, getattr(model, "generation_config", None)),
     )
     logger = MlflowStepLogger(run)
     trainer = GRPOTrainer(

@@ -1,7 +1,9 @@
 """Reward functions in TRL's calling convention: ``f(completions, label, **kwargs) -> list[float]``.
 
 ``label`` is the dataset column of the same name (the sample's label as JSON text), repeated by
-TRL once per generation. The binary reward is the default (DESIGN.md §4); the partial-credit one
+TRL once per generation. TRL also passes ``completion_ids`` (cut after the first stop token); with
+``stop_ids`` (bound by the GRPO stage) a completion whose last id is not a stop token was cut off by
+``max_completion_length`` and cannot earn a text label's reward. The binary reward is the default (DESIGN.md §4); the partial-credit one
 is an option for ablations, never the default.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from looptool.schema import Label, label_from_json
@@ -27,18 +29,29 @@ def _completion_text(completion: Any) -> str:
     return completion if isinstance(completion, str) else ""
 
 
-def binary_tool_call_reward(completions: Sequence[Any], label: Sequence[str], **_: Any) -> list[float]:
+def completions_ended(n: int, completion_ids: Sequence[Sequence[int]] | None,
+                      stop_ids: Collection[int] | None) -> list[bool]:
+    """Per completion: did it end on a stop token? All True when the ids or stop ids are unknown."""
+    if completion_ids is None or not stop_ids:
+        return [True] * n
+    return [bool(ids) and int(ids[-1]) in stop_ids for ids in completion_ids]
+
+
+def binary_tool_call_reward(completions: Sequence[Any], label: Sequence[str], completion_ids=None, stop_ids=None,
+                            **_: Any) -> list[float]:
     """1.0 iff the completion does exactly what the label says (see looptool.toolcall)."""
-    return [tool_call_reward(_completion_text(c), decode_label(lab)) for c, lab in zip(completions, label)]
+    ended = completions_ended(len(completions), completion_ids, stop_ids)
+    return [tool_call_reward(_completion_text(c), decode_label(lab), ended=e)
+            for c, lab, e in zip(completions, label, ended)]
 
 
-def partial_call_credit(completion: str, label: Label) -> float:
+def partial_call_credit(completion: str, label: Label, ended: bool = True) -> float:
     """Fraction of matched calls (F1 over the call multisets); text labels score as the binary reward."""
+    if isinstance(label, str) or not label:
+        return tool_call_reward(completion, label, ended=ended)
     parsed = parse_tool_calls(completion)
     if not parsed.ok:
         return 0.0
-    if isinstance(label, str) or not label:
-        return 0.0 if parsed.has_calls else 1.0
     predicted, expected = Counter(map(call_key, parsed.calls)), Counter(map(call_key, label))
     overlap = sum((predicted & expected).values())
     if overlap == 0:
@@ -47,8 +60,11 @@ def partial_call_credit(completion: str, label: Label) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-def partial_tool_call_reward(completions: Sequence[Any], label: Sequence[str], **_: Any) -> list[float]:
-    return [partial_call_credit(_completion_text(c), decode_label(lab)) for c, lab in zip(completions, label)]
+def partial_tool_call_reward(completions: Sequence[Any], label: Sequence[str], completion_ids=None, stop_ids=None,
+                             **_: Any) -> list[float]:
+    ended = completions_ended(len(completions), completion_ids, stop_ids)
+    return [partial_call_credit(_completion_text(c), decode_label(lab), ended=e)
+            for c, lab, e in zip(completions, label, ended)]
 
 
 REWARDS: dict[str, Callable[..., list[float]]] = {
