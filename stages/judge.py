@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
                 judgements = judge_mismatches(client, failed, n_judges=int(cfg.get("n_judges", 1)),
                                               seed=int(params.get("seed", 0)), max_tokens=int(cfg.get("max_tokens", 200)),
                                               retries=int(cfg.get("retries", 1)),
-                                              retry_temperature=float(cfg.get("retry_temperature", 0.7)))
+                                              temperature=float(cfg.get("temperature", 0.7)))
         split = apply_judgements(failed, judgements)
         metrics = {"mismatches": len(failed), "verdicts": split.verdicts, "judge_ran": judgements is not None,
                    "noise_audit": noise_audit(failed, judgements), "ledger": split.ledger.summary()}

@@ -73,3 +73,39 @@ def test_max_seeds_draws_a_seeded_subset_independent_of_order():
     assert {reversed_seeds[i].id for i, _, _ in plan_variants(reversed_seeds, 2, seed=0, max_seeds=3)} == chosen
     assert len(plan_variants(seeds, 2, seed=0, max_seeds=None)) == 12
     assert len(plan_variants(seeds, 2, seed=0, max_seeds=10)) == 12
+
+
+# Issue 14 item 2: a corrected seed (LABEL_WRONG) shows its old label as the wrong answer, and a
+# multi-step seed keeps its tool-result history.
+LOOKUP = Tool("find_order", "Find an order id by customer e-mail.", {
+    "type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]})
+STATUS = Tool("order_status", "Status of an order.", {
+    "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]})
+
+
+def test_a_corrected_seed_shows_its_old_label_as_the_wrong_answer():
+    prediction = '<tool_call>{"name": "convert_length", "arguments": {"value": 4, "unit": "cm"}}</tool_call>'
+    corrected = Sample([TOOL], [{"role": "user", "content": "How many inch is 4 cm?"}],
+                       [Call("convert_length", {"value": 4, "unit": "cm"})], origin="corrected",
+                       meta={"probe": {"prediction": prediction},
+                             "old_label": [{"name": "convert_length", "arguments": {"value": 4, "unit": "inch"}}]})
+    text = variant_messages(corrected, "persona")[1]["content"]
+    correct_part, wrong_part = text.split("The assistant's wrong answer:")
+    assert '"cm"' in correct_part.split("Correct answer:")[1]
+    assert '"inch"' in wrong_part.split("Error analysis")[0] and '"cm"' not in wrong_part.split("Error analysis")[0]
+
+
+def test_a_multi_step_seed_keeps_its_tool_results():
+    first = [{"name": "find_order", "arguments": {"email": "ann@example.org"}}]
+    history = [{"role": "user", "content": "Where is the order of ann@example.org?"},
+               {"role": "assistant", "content": "", "tool_calls": first},
+               {"role": "tool", "name": "find_order", "content": '{"order_id": "ORD-7781"}'}]
+    seed = Sample([LOOKUP, STATUS], history, [Call("order_status", {"order_id": "ORD-7781"})], origin="error_seed")
+    text = variant_messages(seed, "persona")[1]["content"]
+    assert "ORD-7781" in text
+    reply = {"user_message": "Hi, could you check what happened to the order of ann@example.org?",
+             "calls": [{"name": "order_status", "arguments": {"order_id": "ORD-7781"}}]}
+    sample = variant_sample(seed, reply, "persona", 300)
+    assert [m["role"] for m in sample.messages] == ["user", "assistant", "tool"]
+    assert sample.messages[0]["content"] == reply["user_message"] and sample.messages[2] == history[2]
+    assert sample.label == [Call("order_status", {"order_id": "ORD-7781"})]

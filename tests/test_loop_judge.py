@@ -11,10 +11,17 @@ from looptool.schema import Call, Sample, Tool
 TOOL = Tool("get_weather", "Weather.", {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
 
 
-def failed(city, predicted):
+def failed(city, predicted, said=None):
+    # The user names both spellings by default, so either answer passes the grounding rule.
+    said = said if said is not None else f"{city} (or {predicted})"
     meta = {"probe": {"prediction": "...", "calls": [{"name": "get_weather", "arguments": {"city": predicted}}]}}
-    return Sample([TOOL], [{"role": "user", "content": f"Weather in {city}?"}], [Call("get_weather", {"city": city})],
+    return Sample([TOOL], [{"role": "user", "content": f"Weather in {said}?"}], [Call("get_weather", {"city": city})],
                   meta=meta)
+
+
+def probed(label, prediction, calls, parse_error=None, content="Weather in Paris?"):
+    meta = {"probe": {"prediction": prediction, "calls": calls, "parse_error": parse_error}}
+    return Sample([TOOL], [{"role": "user", "content": content}], label, meta=meta)
 
 
 def test_order_is_seeded_and_mixed():
@@ -88,7 +95,9 @@ def test_judge_mismatches_votes_and_retries_unreadable_answers():
     assert judgement.verdict == "LABEL_WRONG" and judgement.votes == {"LABEL_WRONG": 3}
     # Retries use a new sample index (new seed, own cache entry) and sample instead of decoding greedily.
     assert [r.sample_index for r in client.requests] == [0, 1, 2, 4]
-    assert [r.temperature for r in client.requests] == [None, None, None, 0.7]
+    # Several judges: every vote is sampled, each with its own seed (greedy votes would be identical).
+    assert [r.temperature for r in client.requests] == [0.7, 0.7, 0.7, 0.7]
+    assert len({r.seed + r.sample_index for r in client.requests}) == 4
     assert client.requests[0].schema["properties"]["correct"]["enum"] == ["only_A", "only_B", "both", "neither"]
 
 
@@ -105,3 +114,60 @@ def test_a_judge_that_never_answers_is_recorded_as_judge_failed():
     assert [s.origin for s in split.error_seeds] == ["error_seed"]
     assert split.ledger.rejection_reasons() == {"judge_failed": 1}
     assert split.verdicts["JUDGE_FAILED"] == 1 and split.ledger.summary()["in"] == 2
+
+
+def test_a_single_judge_decodes_greedily_and_its_retry_samples():
+    client = RecordingClient([None, {"analysis": "", "correct": "both"}])
+    judge_mismatches(client, [failed("Paris", "Pariss")], n_judges=1, seed=0, temperature=0.5)
+    assert [r.temperature for r in client.requests] == [None, 0.5]
+
+
+# Issue 14 item 1: a prediction that does not parse, names an unknown tool or breaks the schema or
+# grounding rules can never become a label; the rules decide and the judge is not asked.
+RULE_BROKEN = [
+    ("unparsable", probed([Call("get_weather", {"city": "Paris"})], '<tool_call>{"name": "get_weather", "argu', [],
+                          parse_error="tool_call block 1 is not closed")),
+    ("unknown_tool", probed([Call("get_weather", {"city": "Paris"})], "",
+                            [{"name": "book_flight", "arguments": {"to": "Paris"}}])),
+    ("invalid_arguments", probed([Call("get_weather", {"city": "Paris"})], "",
+                                 [{"name": "get_weather", "arguments": {"city": 75}}])),
+    ("ungrounded_value", probed([Call("get_weather", {"city": "Paris"})], "",
+                                [{"name": "get_weather", "arguments": {"city": "Lyon"}}])),
+    ("empty_reply", probed([Call("get_weather", {"city": "Paris"})], "   ", [])),
+]
+
+
+@pytest.mark.parametrize("reason, sample", RULE_BROKEN, ids=[r for r, _ in RULE_BROKEN])
+def test_a_rule_breaking_prediction_is_decided_by_the_rules(reason, sample):
+    client = RecordingClient([])
+    (judgement,) = judge_mismatches(client, [sample], n_judges=1, seed=0)
+    assert client.requests == []  # the judge is not asked
+    assert judgement.verdict == "PRED_WRONG" and judgement.decided_by == "rule" and judgement.rule == reason
+    # Even a judge that (wrongly) said LABEL_WRONG cannot turn it into a label.
+    split = apply_judgements([sample], [Judgement("LABEL_WRONG", "looks fine", {"LABEL_WRONG": 1}, True)])
+    (seed,) = split.error_seeds
+    assert seed.origin == "error_seed" and seed.label == sample.label
+    (record,) = split.ledger.records
+    assert record.info["decided_by"] == "rule" and record.info["rule"] == reason
+
+
+def test_both_sides_breaking_the_rules_is_both_wrong():
+    # The label names a city the user never said, and so does the prediction.
+    sample = probed([Call("get_weather", {"city": "Nice"})], "", [{"name": "get_weather", "arguments": {"city": "Lyon"}}])
+    (judgement,) = judge_mismatches(RecordingClient([]), [sample], n_judges=1, seed=0)
+    assert judgement.verdict == "BOTH_WRONG" and judgement.decided_by == "rule"
+    split = apply_judgements([sample], [judgement])
+    assert split.error_seeds == [] and split.ledger.rejection_reasons() == {"both_wrong": 1}
+
+
+def test_judge_decided_verdicts_say_so_in_the_ledger_and_corrections_are_rereadable(tmp_path):
+    from looptool.io import read_jsonl, write_jsonl
+
+    sample = failed("Rome", "Roma")
+    first = judge_order(sample.id, seed=0)
+    client = RecordingClient([{"analysis": "label misspelt", "correct": "only_B" if first else "only_A"}])
+    split = apply_judgements([sample], judge_mismatches(client, [sample], n_judges=1, seed=0))
+    (corrected,) = split.error_seeds
+    assert corrected.origin == "corrected" and split.ledger.records[0].info["decided_by"] == "judge"
+    write_jsonl(tmp_path / "seeds.jsonl", split.error_seeds)
+    assert read_jsonl(tmp_path / "seeds.jsonl", Sample.from_dict)[0].label == [Call("get_weather", {"city": "Roma"})]

@@ -54,3 +54,23 @@ def test_judge_and_expand_with_the_embedded_model(client):
     # Answered requests come from the cache; only failed ones (never cached) are sent again.
     resent = summary["rejected_by_reason"].get("generator_failed", 0) + summary["rejected_by_reason"].get("judge_failed", 0)
     assert client.usage.calls - calls_before == resent
+
+
+def test_sampled_judge_votes_can_differ(client):
+    # Issue 14 item 3: with several judges every vote is sampled with its own seed, so the replies of
+    # the real judge differ (greedy votes were byte-identical copies of one reply).
+    sample = failed(4, {"value": 4, "unit": "cm"})
+    replies = []
+    real_chat_many = client.chat_many
+
+    def recording(requests, desc=""):
+        results = real_chat_many(requests, desc=desc)
+        replies.extend(r.text for r in results)
+        return results
+
+    client.chat_many = recording
+    try:
+        judge_mismatches(client, [sample], n_judges=4, seed=0, max_tokens=60, temperature=1.0)
+    finally:
+        client.chat_many = real_chat_many
+    assert len(replies) >= 4 and len(set(replies)) > 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from looptool.ledger import Ledger
-from looptool.schema import Call, Sample, label_to_json
+from looptool.schema import Call, Sample, label_from_json, label_to_json
 from looptool.synth.dialogue import describe_tools
 from looptool.synth.rules import check_calls
 from looptool.synth.schemas import call_schema
@@ -73,15 +73,33 @@ def variant_schema(seed: Sample) -> dict[str, Any]:
             "required": ["user_message", *answer], "additionalProperties": False}
 
 
+def wrong_answer(seed: Sample) -> str:
+    """The answer that was wrong: the model's prediction, or for a corrected seed (LABEL_WRONG, whose
+    label now *is* the prediction) the old label (as the official code: correct = prediction,
+    incorrect = original label)."""
+    if seed.origin == "corrected" and "old_label" in seed.meta:
+        return render_label(label_from_json(seed.meta["old_label"]))
+    return str((seed.meta.get("probe") or {}).get("prediction", ""))
+
+
+def kept_history(seed: Sample) -> list[dict[str, Any]]:
+    """What a variant keeps after its new user message: the seed's assistant calls and tool results
+    since the last user turn (a multi-step seed's second call reads an id from the first result)."""
+    last_user = max((i for i, m in enumerate(seed.messages) if m["role"] == "user"), default=len(seed.messages) - 1)
+    return [dict(m) for m in seed.messages[last_user + 1:]]
+
+
 def variant_messages(seed: Sample, axis: str) -> list[dict[str, str]]:
     judge = seed.meta.get("judge") or {}
-    wrong = (seed.meta.get("probe") or {}).get("prediction", "")
     history = "\n".join(f"{m['role']}: {m.get('content') or json.dumps(m.get('tool_calls', []))}" for m in seed.messages)
+    keep = ("\nThe assistant calls and tool results after the last user message stay in the new case as they are: "
+            "write the user message that comes before them, and an answer that continues from them."
+            if kept_history(seed) else "")
     prompt = (
         f"Tools:\n{describe_tools(seed.tools)}\n\nConversation:\n{history}\n\n"
-        f"Correct answer:\n{render_label(seed.label)}\n\nThe assistant's wrong answer:\n{wrong[:600]}\n\n"
+        f"Correct answer:\n{render_label(seed.label)}\n\nThe assistant's wrong answer:\n{wrong_answer(seed)[:600]}\n\n"
         f"Error analysis: {judge.get('analysis') or 'not given'}\n\n"
-        f"Write a new case. Change this aspect: {AXES[axis]}."
+        f"Write a new case. Change this aspect: {AXES[axis]}.{keep}"
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": prompt}]
 
@@ -132,7 +150,7 @@ def variant_sample(seed: Sample, reply: Any, axis: str, max_chars: int) -> Sampl
     if not 8 <= len(text) <= max_chars:
         raise RejectedVariant("bad_message_length", f"{len(text)} characters")
     system = [m for m in seed.messages[:1] if m["role"] == "system"]
-    messages = [*system, {"role": "user", "content": text}]
+    messages = [*system, {"role": "user", "content": text}, *kept_history(seed)]
     if isinstance(seed.label, str):
         label: Any = str(reply.get("reply", "")).strip()
         if not label:

@@ -13,10 +13,18 @@ both           BOTH_CORRECT        counted as mastered (dropped like a confident
 neither        BOTH_WRONG          dropped
 =============  ==================  =============================================================
 
-Several judges (``n_judges`` samples) vote; a tie falls back to PRED_WRONG, the verdict that
-changes no label. A reply that does not parse or names no verdict is asked again (sampled, new
-seed); a sample with no readable vote after the retries is JUDGE_FAILED: recorded in the ledger as
-``judge_failed`` and left out of the next round's data, since nobody checked its label.
+The rules come first. A prediction that does not parse, names a tool the sample does not offer,
+breaks its tool's schema, holds a required value the conversation never states, or is an empty
+reply can never become a label: the rules decide the mismatch (PRED_WRONG, or BOTH_WRONG when the
+label breaks the seed set's rules too), the judge is not asked, and the ledger records
+``decided_by: rule`` with the rule's name. Only rule-clean mismatches go to the judge.
+
+Several judges (``n_judges`` votes) vote, each sampled at ``temperature`` with its own seed (greedy
+votes would all be the same reply); a single judge decodes greedily. A tie falls back to
+PRED_WRONG, the verdict that changes no label. A reply that does not parse or names no verdict is
+asked again (sampled, new seed); a sample with no readable vote after the retries is JUDGE_FAILED:
+recorded in the ledger as ``judge_failed`` and left out of the next round's data, since nobody
+checked its label.
 """
 
 from __future__ import annotations
@@ -57,6 +65,8 @@ class Judgement:
     analysis: str
     votes: dict[str, int]
     label_first: bool
+    decided_by: str = "judge"  # judge | rule
+    rule: str | None = None  # the rule that decided (decided_by == "rule")
 
 
 def predicted_label(sample: Sample) -> Label:
@@ -66,6 +76,35 @@ def predicted_label(sample: Sample) -> Label:
     if calls:
         return [Call.from_dict(c) for c in calls]
     return str(probe.get("prediction", ""))
+
+
+def prediction_problem(sample: Sample) -> str | None:
+    """Why the probe's prediction could never be a label (a rule's name), or None when it could.
+
+    The same checks every seed sample passed (``check_sample``), after the parser's own verdict.
+    """
+    from looptool.synth.samples import check_sample
+
+    probe = sample.meta.get("probe") or {}
+    if probe.get("parse_error"):
+        return "unparsable"
+    prediction = predicted_label(sample)
+    if isinstance(prediction, str) and not prediction.strip():
+        return "empty_reply"
+    problems = check_sample(Sample(sample.tools, sample.messages, prediction, sample.origin, sample.round,
+                                   sample.parent, {}, sample.id))
+    return problems[0].code if problems else None
+
+
+def rule_judgement(sample: Sample, label_first: bool) -> Judgement | None:
+    """The verdict the rules reach without the judge, or None when the prediction is rule-clean."""
+    from looptool.synth.samples import check_sample
+
+    rule = prediction_problem(sample)
+    if rule is None:
+        return None
+    verdict = "BOTH_WRONG" if check_sample(sample) else "PRED_WRONG"
+    return Judgement(verdict, f"rule {rule}: the prediction cannot be a label", {}, label_first, "rule", rule)
 
 
 def _render_candidate(label: Label) -> str:
@@ -121,25 +160,29 @@ def _vote(result: Any, label_first: bool) -> tuple[str, str] | None:
 
 
 def judge_mismatches(client: Any, samples: Sequence[Sample], n_judges: int = 1, seed: int = 0,
-                     max_tokens: int = 200, retries: int = 1, retry_temperature: float = 0.7) -> list[Judgement]:
-    """Ask the judge about every sample (``n_judges`` votes each) through the cached chat client.
+                     max_tokens: int = 200, retries: int = 1, temperature: float = 0.7) -> list[Judgement]:
+    """A verdict for every sample: by the rules where they decide it, else by the judge.
 
-    A vote whose reply does not parse or names no verdict is asked again, up to ``retries`` times,
-    sampled at ``retry_temperature`` with a new seed (a greedy retry would repeat the same reply).
-    A sample left without any readable vote gets the verdict ``JUDGE_FAILED``.
+    The judge gives ``n_judges`` votes per sample through the cached chat client: one greedy vote,
+    or several sampled at ``temperature``, each with its own seed. A vote whose reply does not parse
+    or names no verdict is asked again, up to ``retries`` times, sampled at ``temperature`` with a new
+    seed (a greedy retry would repeat the same reply). A sample left without any readable vote gets
+    the verdict ``JUDGE_FAILED``.
     """
     from looptool.llm.client import ChatRequest
 
     orders = [judge_order(s.id, seed) for s in samples]
+    decided = {i: j for i, s in enumerate(samples) if (j := rule_judgement(s, orders[i])) is not None}
     votes: dict[tuple[int, int], tuple[str, str]] = {}
-    pending = [(i, k) for i in range(len(samples)) for k in range(n_judges)]
+    pending = [(i, k) for i in range(len(samples)) if i not in decided for k in range(n_judges)]
     for attempt in range(retries + 1):
         if not pending:
             break
+        sampled = attempt > 0 or n_judges > 1
         requests = [
             ChatRequest(messages=judge_messages(samples[i], orders[i]), schema=JUDGE_SCHEMA, schema_name="judgement",
                         max_tokens=max_tokens, seed=seed, sample_index=k + attempt * n_judges,
-                        temperature=None if attempt == 0 else retry_temperature)
+                        temperature=temperature if sampled else None)
             for i, k in pending
         ]
         results = client.chat_many(requests, desc="judge" if attempt == 0 else f"judge retry {attempt}")
@@ -153,6 +196,9 @@ def judge_mismatches(client: Any, samples: Sequence[Sample], n_judges: int = 1, 
         pending = still
     judgements = []
     for i, first in enumerate(orders):
+        if i in decided:
+            judgements.append(decided[i])
+            continue
         cast = [votes[(i, k)] for k in range(n_judges) if (i, k) in votes]
         if not cast:
             judgements.append(Judgement(JUDGE_FAILED, "", {}, first))
@@ -177,9 +223,13 @@ def apply_judgements(samples: Sequence[Sample], judgements: Sequence[Judgement] 
     seeds: list[Sample] = []
     tally: Counter[str] = Counter()
     for i, sample in enumerate(samples):
-        judgement = judgements[i] if judgements is not None else Judgement("PRED_WRONG", "", {}, True)
+        judgement = judgements[i] if judgements is not None else Judgement("PRED_WRONG", "", {}, True, "ablation")
+        if judgement.verdict == "LABEL_WRONG":
+            # A correction is written only if it passes the seed set's rules (whoever judged).
+            judgement = rule_judgement(sample, judgement.label_first) or judgement
         tally[judgement.verdict] += 1
-        info = {"verdict": judgement.verdict, "votes": judgement.votes,
+        info = {"verdict": judgement.verdict, "votes": judgement.votes, "decided_by": judgement.decided_by,
+                "rule": judgement.rule,
                 "label_noise": sample.meta.get("noise") if label_is_corrupted(sample) else None}
         meta = {**sample.meta, "judge": {"verdict": judgement.verdict, "analysis": judgement.analysis}}
         if judgement.verdict == "PRED_WRONG":
