@@ -174,3 +174,17 @@ def test_miss_func_tools_hold_back_the_missing_function_until_its_turn():
     before = {t["name"] for t in bfcl.entry_tools(entry, turn_index=int(turn) - 1)}
     after = {t["name"] for t in bfcl.entry_tools(entry, turn_index=int(turn))}
     assert not set(names) & before and set(names) <= after
+
+
+def test_miss_func_added_turn_gets_bfcl_prompt_and_appended_tools():
+    # multi_turn_miss_func_2 withholds `cp` and `cat` until turn 4 (empty in the data).
+    entry = next(e for e in bfcl.iter_entries("multi_turn_miss_func") if e["id"] == "multi_turn_miss_func_2")
+    assert entry["question"][4] == []
+    assert bfcl.entry_messages(entry, 4) == [
+        {"role": "user", "content": "I have updated some more functions you can choose from. What about now?"}]
+    assert bfcl.entry_messages(entry, 3) == [{"role": "user", "content": entry["question"][3][0]["content"]}]
+    before = [t["name"] for t in bfcl.entry_tools(entry, turn_index=3)]
+    after = [t["name"] for t in bfcl.entry_tools(entry, turn_index=4)]
+    assert "cp" not in before and "cat" not in before
+    assert after == before + ["cp", "cat"]  # BFCL extends its list with the docs, in the listed order
+    assert [t["name"] for t in bfcl.entry_tools(entry, turn_index=5)] == after

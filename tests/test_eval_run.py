@@ -50,3 +50,42 @@ def test_cli_eval_run_writes_predictions_and_json(tiny_model_dir, tmp_path, caps
     assert report["categories"]["irrelevance"]["total"] == 2
     assert len(preds.read_text().splitlines()) == 2
     assert "irrelevance" in capsys.readouterr().out
+
+
+class _RecordingTokenizer:
+    """Stands in for a chat template: remembers what each prompt was built from."""
+
+    def __init__(self):
+        self.prompts: list[tuple[list[dict], list[str]]] = []
+
+    def apply_chat_template(self, messages, tools=None, tokenize=False, add_generation_prompt=True):
+        self.prompts.append(([dict(m) for m in messages], [t["function"]["name"] for t in tools or []]))
+        return f"prompt {len(self.prompts)}"
+
+
+class _SilentEngine:
+    """A model that never calls a tool: one step per turn."""
+
+    def generate(self, prompts, config=None):
+        from types import SimpleNamespace
+
+        return [SimpleNamespace(text="I cannot do that.") for _ in prompts]
+
+
+def test_miss_func_turn_sends_bfcl_prompt_and_adds_the_function_then():
+    # multi_turn_miss_func_1 holds back `mv` until turn 2, whose question in the data is empty.
+    from looptool.eval.runner import predict_multi_turn
+
+    tokenizer = _RecordingTokenizer()
+    line = predict_multi_turn(_SilentEngine(), tokenizer, get_benchmark("bfcl-v3"), "multi_turn_miss_func_1",
+                              EvalRunConfig(max_steps_per_turn=1))
+    assert len(line["turns"]) == 5 and len(tokenizer.prompts) == 5
+    (_, tools0), (_, tools1), (messages2, tools2), (messages3, _), _ = tokenizer.prompts
+    # bfcl_eval/constants/default_prompts.py: DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_FC
+    assert messages2[-1] == {"role": "user",
+                             "content": "I have updated some more functions you can choose from. What about now?"}
+    assert [m["role"] for m in messages2] == ["user", "assistant", "user", "assistant", "user"]
+    assert messages3[-1]["content"].startswith("Investigate within 'log.txt'")
+    assert "mv" not in tools0 and "mv" not in tools1
+    # BFCL appends the added docs to the end of the function list.
+    assert tools2[-1] == "mv" and tools2[:-1] == tools1

@@ -7,14 +7,17 @@ real llama.cpp server is exercised in test_llm_server.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import shutil
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from looptool.llm.cache import ResponseCache
+from looptool.llm.cache import ResponseCache, file_fingerprint
 from looptool.llm.client import (
     ChatClient,
     ChatRequest,
@@ -22,7 +25,7 @@ from looptool.llm.client import (
     LLMConfigError,
     LLMServerUnreachable,
 )
-from looptool.llm.server import free_port
+from looptool.llm.server import EmbeddedServerConfig, embedded_model_identity, free_port, open_llm
 
 CITY_SCHEMA = {
     "type": "object",
@@ -45,6 +48,7 @@ class ScriptedServer:
 
     def __init__(self):
         self.requests: list[dict] = []  # every request body received, in arrival order
+        self.models: list[dict] = [{"id": "stub-model"}]  # what GET /v1/models lists
         self.headers: list[dict] = []
         self._lock = threading.Lock()
         self._seen: dict[str, int] = {}
@@ -55,7 +59,7 @@ class ScriptedServer:
                 pass
 
             def do_GET(self):
-                self._send(200, json.dumps({"data": [{"id": "stub-model"}]}).encode())
+                self._send(200, json.dumps({"data": stub.models}).encode())
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -299,3 +303,85 @@ def test_unknown_setting_is_rejected():
         ClientConfig.from_mapping({"tempurature": 0.3})
     with pytest.raises(LLMConfigError, match="kind"):
         ClientConfig(kind="anthropic")
+
+
+def test_model_file_fingerprint_follows_the_content_not_the_path_or_mtime(tmp_path):
+    data = b"GGUF" + bytes(range(256)) * 64
+    fake = tmp_path / "fake.gguf"
+    fake.write_bytes(data)
+    fingerprint = file_fingerprint(fake)
+    assert fingerprint == "sha256:" + hashlib.sha256(data).hexdigest()
+    copy = tmp_path / "elsewhere" / "copy.gguf"
+    copy.parent.mkdir()
+    shutil.copyfile(fake, copy)
+    os.utime(copy, ns=(1_000_000_000, 1_000_000_000))
+    assert file_fingerprint(copy) == fingerprint
+    # Same size, one byte different, rewritten later: a new model, even though the name is the same.
+    mtime = fake.stat().st_mtime_ns
+    fake.write_bytes(data[:-1] + b"X")
+    os.utime(fake, ns=(mtime + 1_000_000_000, mtime + 1_000_000_000))
+    assert file_fingerprint(fake) not in (fingerprint, None)
+    assert file_fingerprint(fake) == file_fingerprint(fake)
+
+
+def test_embedded_identity_is_the_gguf_fingerprint_and_chat_format(tmp_path):
+    fake = tmp_path / "model.gguf"
+    fake.write_bytes(b"GGUF fake weights")
+    expected = "sha256:" + hashlib.sha256(b"GGUF fake weights").hexdigest()
+    assert embedded_model_identity(EmbeddedServerConfig(model_path=str(fake))) == {"gguf": expected}
+    assert embedded_model_identity(EmbeddedServerConfig(model_path=str(fake), chat_format="chatml")) == {
+        "gguf": expected, "chat_format": "chatml"}
+    with pytest.raises(LLMConfigError, match="not found"):
+        embedded_model_identity(EmbeddedServerConfig(model_path=str(tmp_path / "missing.gguf")))
+
+
+def test_cache_key_names_the_served_model():
+    config = ClientConfig(cache_path=None)
+    request = ask("ok")
+    plain = ChatClient(config).cache_key(request)
+    gguf_a = ChatClient(config, served_model={"gguf": "sha256:aa"}).cache_key(request)
+    gguf_b = ChatClient(config, served_model={"gguf": "sha256:bb"}).cache_key(request)
+    revised = ChatClient(ClientConfig(model_revision="2025-06", cache_path=None)).cache_key(request)
+    assert len({plain, gguf_a, gguf_b, revised}) == 4
+    assert ChatClient(config, served_model={"gguf": "sha256:aa"}).cache_key(request) == gguf_a
+    assert ChatClient(ClientConfig(model_revision="2025-06", cache_path=None)).cache_key(request) == revised
+
+
+def test_a_swapped_model_under_the_same_name_is_asked_again(stub, tmp_path):
+    config = ClientConfig(base_url=stub.base_url, model="stub-model", max_retries=0,
+                          cache_path=str(tmp_path / "cache.sqlite"))
+    served_a, served_b = {"gguf": "sha256:aa"}, {"gguf": "sha256:bb"}
+    with ChatClient(config, served_model=served_a) as client:
+        assert not client.chat_many([ask("ok-swap")], progress=False)[0].cached
+    with ChatClient(config, served_model=served_a) as client:
+        assert client.chat_many([ask("ok-swap")], progress=False)[0].cached
+    with ChatClient(config, served_model=served_b) as client:
+        assert not client.chat_many([ask("ok-swap")], progress=False)[0].cached
+    revised = ClientConfig(**{**config.__dict__, "model_revision": "v2"})
+    with ChatClient(revised, served_model=served_b) as client:
+        assert not client.chat_many([ask("ok-swap")], progress=False)[0].cached
+    assert stub.count("ok-swap") == 3
+
+
+def test_external_server_reported_model_root_enters_the_key(stub, tmp_path):
+    section = {"backend": "external", "base_url": stub.base_url, "model": "stub-model", "max_retries": 0,
+               "cache_path": str(tmp_path / "cache.sqlite")}
+
+    def serve(root: str, created: int) -> None:
+        # vLLM's card: `root` is what it loaded; `created` is the time of the request.
+        stub.models = [{"id": "other-model", "root": "/weights/other"},
+                       {"id": "stub-model", "object": "model", "root": root, "owned_by": "vllm", "created": created}]
+
+    def asked_again() -> bool:
+        with open_llm(section) as client:
+            return not client.chat_many([ask("ok-root")], progress=False)[0].cached
+
+    serve("/weights/qwen-a", 1)
+    with open_llm(section) as client:
+        assert client.served_model == {"root": "/weights/qwen-a"}
+    assert asked_again()
+    serve("/weights/qwen-a", 2)
+    assert not asked_again()
+    serve("/weights/qwen-b", 3)
+    assert asked_again()
+    assert stub.count("ok-root") == 2

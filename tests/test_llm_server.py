@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from looptool.llm.cache import file_fingerprint
 from looptool.llm.client import ChatClient, ChatRequest, ClientConfig, LLMConfigError, LLMServerUnreachable
 from looptool.llm.server import (
     EmbeddedServer,
@@ -94,6 +95,8 @@ def test_open_llm_embedded_yields_working_client_and_stops_server(tmp_path):
                "cache_path": str(tmp_path / "c.sqlite"), "server": {"n_threads": 1}}
     with open_llm(section) as client:
         assert client.config.kind == "llama_cpp" and client.list_models() == ["judge-smollm2"]
+        # The cache key names the GGUF behind the alias, not only the alias.
+        assert client.served_model == {"gguf": file_fingerprint(bundled_gguf())}
         result = client.chat([{"role": "user", "content": "Is the sky blue? Answer in JSON."}],
                              schema={"type": "object", "properties": {"yes": {"type": "boolean"}},
                                      "required": ["yes"]})

@@ -72,6 +72,11 @@ JSON_SCHEMA_TYPE: dict[str, str] = {
     "String": "string", "Bigint": "integer",
 }
 
+# The user message BFCL sends at the turn where a miss_func entry's withheld functions come back
+# (bfcl_eval/constants/default_prompts.py, DEFAULT_USER_PROMPT_FOR_ADDITIONAL_FUNCTION_FC; sent by
+# BaseHandler.inference_multi_turn_FC in bfcl_eval/model_handler/base_handler.py).
+ADDED_FUNCTIONS_PROMPT = "I have updated some more functions you can choose from. What about now?"
+
 # Multi-turn API class -> its function-doc file under data/multi_turn_func_doc/.
 MULTI_TURN_DOC_FILES: dict[str, str] = {
     "GorillaFileSystem": "gorilla_file_system.json",
@@ -258,20 +263,36 @@ def entry_tools(entry: dict, underscore_names: bool = False, turn_index: int | N
     return [function_to_tool(f, language, underscore_names) for f in functions]
 
 
+def _missed_functions(entry: dict) -> list[tuple[int, list[str]]]:
+    """``miss_func`` entries: (turn the functions come back, their names), earliest turn first."""
+    return sorted((int(turn), list(names)) for turn, names in (entry.get("missed_function") or {}).items())
+
+
 def multi_turn_functions(entry: dict, turn_index: int) -> list[dict]:
-    """BFCL function docs visible to the model at a given turn of a multi-turn entry."""
+    """BFCL function docs visible to the model at a given turn of a multi-turn entry.
+
+    Order matters to a model reading its tool list, so it follows BFCL: the class docs with every
+    withheld function removed, then each withheld doc appended at the end once its turn is reached
+    (``_llm_response_generation.process_multi_turn_test_case`` removes them,
+    ``BaseHandler.inference_multi_turn_FC`` extends the function list with them)."""
     docs = [doc for cls in entry["involved_classes"] for doc in multi_turn_function_docs(cls)]
-    held_back: set[str] = set()
-    for turn, names in (entry.get("missed_function") or {}).items():
-        if int(turn) > turn_index:
-            held_back.update(names)
-    return [copy.deepcopy(doc) for doc in docs if doc["name"] not in held_back]
+    missed = _missed_functions(entry)
+    withheld = {name for _, names in missed for name in names}
+    by_name = {doc["name"]: doc for doc in docs}  # no miss_func entry has two docs of one name
+    visible = [doc for doc in docs if doc["name"] not in withheld]
+    visible += [by_name[name] for turn, names in missed if turn <= turn_index for name in names if name in by_name]
+    return [copy.deepcopy(doc) for doc in visible]
 
 
 def entry_messages(entry: dict, turn_index: int = 0) -> list[dict]:
     """The chat messages of one turn of an entry, as given (live entries keep their own system and
-    assistant messages)."""
+    assistant messages). A ``miss_func`` turn that adds functions back is empty in the data; BFCL
+    sends its fixed notice instead, and so do we."""
     turns = entry["question"]
+    if any(turn == turn_index for turn, _ in _missed_functions(entry)):
+        if turns[turn_index]:
+            raise DataError(entry["id"], f"turn {turn_index} adds functions back but has its own question")
+        return [{"role": "user", "content": ADDED_FUNCTIONS_PROMPT}]
     return [{"role": m["role"], "content": m.get("content", "")} for m in turns[turn_index]]
 
 

@@ -3,7 +3,8 @@
 Single-turn entries are decoded together in length-sorted batches. A BFCL multi-turn entry is
 played out turn by turn: the model's calls run against the benchmark's own API classes and the
 results go back into the conversation, until the model answers without a call or the step limit
-of the turn is reached.
+of the turn is reached. Each turn's tools and user message come from :mod:`looptool.eval.bfcl`, so a
+``miss_func`` turn that adds functions back brings BFCL's notice and the longer tool list.
 """
 
 from __future__ import annotations

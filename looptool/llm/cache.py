@@ -5,6 +5,9 @@ pay for, or get different answers from, LLM calls it already finished. Every suc
 written the moment it arrives, keyed by a hash of the full request, so a resumed run only sends the
 requests that never completed. Failed requests are never stored: a retry later may succeed.
 
+The key also names the model that answered (``model_identity``): the model name alone is only an
+alias, and a different model served under the same alias must not get the old model's answers.
+
 Concurrency: the file is opened in WAL mode (readers never block the single writer) with a busy
 timeout, and each thread gets its own connection, because a sqlite3 connection must not be shared
 across threads while a statement is active. Several processes may use the same file at once.
@@ -12,6 +15,7 @@ across threads while a statement is active. Several processes may use the same f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -34,19 +38,44 @@ CREATE TABLE IF NOT EXISTS responses (
 """
 
 
-def request_key(request: dict[str, Any]) -> str:
-    """Stable hex digest of a request: canonical JSON (sorted keys, no whitespace), SHA-256.
+def request_key(request: dict[str, Any], model_identity: dict[str, Any] | None = None) -> str:
+    """Stable hex digest of a request and the model behind it: canonical JSON (sorted keys, no
+    whitespace), SHA-256.
 
-    Two requests get the same key iff they are equal as JSON values, whatever the dict order.
+    Two requests get the same key iff they and the identities are equal as JSON values, whatever
+    the dict order. An empty identity (nothing known beyond the model name in the request) adds
+    nothing, so keys written before identities existed stay valid where there is still nothing to add.
     """
+    material: dict[str, Any] = {"v": CACHE_FORMAT_VERSION, "request": request}
+    if model_identity:
+        material["model"] = model_identity
     canonical = json.dumps(
-        {"v": CACHE_FORMAT_VERSION, "request": request},
+        material,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
         allow_nan=False,
     )
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    # size and mtime_ns are part of the memo key only: a rewritten file is hashed again.
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def file_fingerprint(path: str | os.PathLike) -> str:
+    """``"sha256:<hex>"`` of a model file's whole content, independent of its path and mtime.
+
+    The full hash rather than a sample (size + first/last MiB): two fine-tunes of one base model in
+    one quantisation have the same size and header, and may differ only in tensors in the middle.
+    Hashing runs at the speed of reading the file (0.1 s for the 98 MB SmolLM2 GGUF here), about
+    what the server spends loading it anyway; it is memoised per path, size and mtime within a process.
+    """
+    stat = os.stat(path)
+    return "sha256:" + _sha256_of(os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
 
 
 class ResponseCache:

@@ -14,8 +14,9 @@ llama.cpp server. What it guarantees to the stages above it:
   retries, ``LLMServerUnreachable`` is raised (naming the endpoint) and the batch stops: thousands
   of identical failures would only hide the real problem.
 * **Resumable and deterministic re-runs** — successful replies go to a persistent cache keyed by the
-  full request (model, messages, response format, sampling params, seed, sample index), written as
-  each reply arrives.
+  full request (model, messages, response format, sampling params, seed, sample index) and by what
+  identifies the model behind the name (``model_revision``, and ``served_model``: the embedded GGUF's
+  fingerprint or what an external server reports), written as each reply arrives.
 * **Bounded concurrency** — ``chat_many`` runs at most ``concurrency`` requests at once in a thread
   pool and returns results in input order.
 
@@ -92,6 +93,14 @@ class ClientConfig:
     model: str = field(
         default="smollm2-135m-instruct",
         metadata={"help": "Model name sent with every request (the server's served model name)."},
+    )
+    model_revision: str | None = field(
+        default=None,
+        metadata={
+            "help": "Revision of the model served as `model` (checkpoint tag, HF commit, ...); part of the response "
+            "cache key, so change it when the model behind the name changes. The embedded backend also keys on "
+            "the GGUF file's hash, an external server on the model root it reports (vLLM)."
+        },
     )
     kind: str = field(
         default="llama_cpp",
@@ -282,6 +291,21 @@ def interpret_response(body: bytes, schema: dict[str, Any] | None) -> ChatResult
     return ChatResult(ok=True, text=text, parsed=parsed, finish_reason=finish_reason, **tokens)
 
 
+# Fields of a /models entry that say which weights are served under the name. vLLM's `root` is the
+# path or repository it loaded and `parent` the base of a LoRA adapter. `created` is left out
+# (vLLM stamps it with the time of the request) and so is `owned_by` (it names the server software).
+SERVED_MODEL_FIELDS = ("root", "parent")
+
+
+def served_model_identity(models_body: Any, model: str) -> dict[str, Any]:
+    """What a ``GET /models`` body says about ``model`` beyond its name; {} when nothing (llama.cpp)."""
+    entries = models_body.get("data") if isinstance(models_body, dict) else None
+    for entry in entries if isinstance(entries, list) else []:
+        if isinstance(entry, dict) and entry.get("id") == model:
+            return {name: entry[name] for name in SERVED_MODEL_FIELDS if entry.get(name) is not None}
+    return {}
+
+
 def _retry_after_seconds(response: httpx.Response) -> float | None:
     value = response.headers.get("retry-after")
     try:
@@ -291,10 +315,15 @@ def _retry_after_seconds(response: httpx.Response) -> float | None:
 
 
 class ChatClient:
-    """Thread-safe chat-completions client; see the module docstring for its guarantees."""
+    """Thread-safe chat-completions client; see the module docstring for its guarantees.
 
-    def __init__(self, config: ClientConfig):
+    ``served_model`` identifies the model the server actually serves under ``config.model``
+    (``open_llm`` fills it in: the GGUF fingerprint for the embedded server, or the external
+    server's own report, see ``identify_served_model``); it goes into the cache key."""
+
+    def __init__(self, config: ClientConfig, served_model: Mapping[str, Any] | None = None):
         self.config = config
+        self.served_model = dict(served_model or {})
         self.endpoint = f"{config.base_url}/chat/completions"
         self._http = self._new_http_client()
         self.cache = ResponseCache(config.cache_path) if config.cache_path else None
@@ -331,9 +360,17 @@ class ChatClient:
             payload["response_format"] = RESPONSE_FORMAT_ADAPTERS[cfg.kind](request.schema, request.schema_name)
         return payload
 
+    def model_identity(self) -> dict[str, Any]:
+        """What the cache key knows about the model beyond the name in the payload."""
+        identity = dict(self.served_model)
+        if self.config.model_revision is not None:
+            identity["revision"] = self.config.model_revision
+        return identity
+
     def cache_key(self, request: ChatRequest) -> str:
         # base_url is deliberately not part of the key: the embedded server gets a fresh port per run.
-        return request_key({"payload": self.build_payload(request), "sample_index": request.sample_index})
+        return request_key({"payload": self.build_payload(request), "sample_index": request.sample_index},
+                           self.model_identity())
 
     def chat(self, messages: list[dict[str, Any]], schema: dict[str, Any] | None = None, **fields: Any) -> ChatResult:
         """One request; ``fields`` are ``ChatRequest`` fields (temperature, max_tokens, seed, ...)."""
@@ -493,14 +530,24 @@ class ChatClient:
             raise error
         return _failure(last.kind, f"{last.message} (gave up after {attempts} attempt(s))", attempts=attempts)
 
-    def list_models(self) -> list[str]:
-        """Model ids the server serves (GET /models); raises ``LLMServerUnreachable`` if it cannot connect."""
+    def _models_body(self) -> Any:
         try:
             response = self._http.get(f"{self.config.base_url}/models")
             response.raise_for_status()
-            return [entry.get("id") for entry in response.json().get("data", [])]
+            return response.json()
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise LLMServerUnreachable(f"LLM server at {self.config.base_url} is unreachable: {exc}") from None
+
+    def list_models(self) -> list[str]:
+        """Model ids the server serves (GET /models); raises ``LLMServerUnreachable`` if it cannot connect."""
+        return [entry.get("id") for entry in self._models_body().get("data", [])]
+
+    def identify_served_model(self) -> dict[str, Any]:
+        """Ask the server (GET /models) what it serves as ``config.model`` and key the cache on it.
+
+        Raises ``LLMServerUnreachable`` if it cannot connect."""
+        self.served_model.update(served_model_identity(self._models_body(), self.config.model))
+        return self.served_model
 
     def close(self) -> None:
         self._http.close()

@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 
+from looptool.llm.cache import file_fingerprint
 from looptool.llm.client import ChatClient, ClientConfig, LLMConfigError, LLMError
 
 LOOPBACK = "127.0.0.1"
@@ -114,6 +115,24 @@ class EmbeddedServerConfig:
         return cls(**dict(values))
 
 
+def model_file(config: EmbeddedServerConfig) -> Path:
+    """The GGUF a server with this config serves (the configured one, else the bundled one)."""
+    model = Path(config.model_path) if config.model_path else bundled_gguf()
+    if not model.is_file():
+        raise LLMConfigError(f"GGUF model file not found: {model}")
+    return model
+
+
+def embedded_model_identity(config: EmbeddedServerConfig) -> dict[str, Any]:
+    """What makes the embedded server's answers differ under one alias: the GGUF's content and, if
+    set, the chat format that turns messages into the prompt (otherwise the GGUF's own template,
+    which the fingerprint covers). The response cache is keyed on it."""
+    identity: dict[str, Any] = {"gguf": file_fingerprint(model_file(config))}
+    if config.chat_format is not None:
+        identity["chat_format"] = config.chat_format
+    return identity
+
+
 class EmbeddedServer:
     """A llama-cpp-python server subprocess bound to 127.0.0.1; use as a context manager."""
 
@@ -137,9 +156,7 @@ class EmbeddedServer:
 
     def command(self, port: int) -> list[str]:
         cfg = self.config
-        model = Path(cfg.model_path) if cfg.model_path else bundled_gguf()
-        if not model.is_file():
-            raise LLMConfigError(f"GGUF model file not found: {model}")
+        model = model_file(cfg)
         cmd = [
             sys.executable, "-m", "llama_cpp.server",
             "--model", str(model),
@@ -278,6 +295,10 @@ def open_llm(section: Mapping[str, Any], *, check: bool = True) -> Iterator[Chat
     For "embedded", ``base_url`` and ``kind`` are set from the started server (``model`` becomes its
     alias). For "external", ``check=True`` asks the server for its models first, so a wrong URL fails
     at once with ``LLMServerUnreachable`` instead of at the first request.
+
+    The response cache is keyed on the served model, not just its name: the embedded GGUF's
+    fingerprint, or for "external" what the server reports about ``model`` (vLLM's ``root``; only
+    asked with ``check=True``) plus ``model_revision`` when set.
     """
     values = dict(section)
     backend = values.pop("backend", "external")
@@ -289,7 +310,7 @@ def open_llm(section: Mapping[str, Any], *, check: bool = True) -> Iterator[Chat
             raise LLMConfigError("'server' settings only apply to backend 'embedded'")
         with ChatClient(ClientConfig.from_mapping(values)) as client:
             if check:
-                client.list_models()
+                client.identify_served_model()
             yield client
         return
 
@@ -302,5 +323,5 @@ def open_llm(section: Mapping[str, Any], *, check: bool = True) -> Iterator[Chat
         client_config = ClientConfig.from_mapping(
             {**values, "base_url": server.base_url, "model": server_config.model_alias}
         )
-        with ChatClient(client_config) as client:
+        with ChatClient(client_config, served_model=embedded_model_identity(server_config)) as client:
             yield client
