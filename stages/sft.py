@@ -8,6 +8,7 @@ from pathlib import Path
 from looptool.io import write_json
 from looptool.params import load_params, section
 from looptool.tracking import log_metrics, mlflow_run
+from looptool.train.common import remove_checkpoints
 from looptool.train.sft import run_sft, sft_enabled, skip_sft
 
 
@@ -27,9 +28,10 @@ def main(argv: list[str] | None = None) -> None:
         summary = skip_sft(args.base, args.out)
     else:
         with mlflow_run("sft", params={"sft": cfg, "lora": lora}) as run:
-            summary = run_sft(args.base, args.data, args.out, cfg, lora, run=run)
+            summary = run_sft(args.base, args.data, args.out, cfg, lora, run=run, keep_checkpoints=True)
             log_metrics(run, summary, prefix="summary/")
     write_json(args.metrics, summary)
+    remove_checkpoints("sft")  # last: a failure above resumes from the final checkpoint
     print(f"sft: {summary}")
 
 

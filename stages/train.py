@@ -9,6 +9,7 @@ from pathlib import Path
 from looptool.io import write_json, write_jsonl
 from looptool.params import load_params, round_train_config, section
 from looptool.tracking import log_metrics, mlflow_run
+from looptool.train.common import remove_checkpoints
 from looptool.train.grpo import run_grpo
 
 
@@ -26,10 +27,10 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params)
     cfg, lora = round_train_config(params, args.round), section(params, "lora")
+    checkpoints = f"train/{args.arm}/{args.round}"
     with mlflow_run("train", arm=args.arm, round=args.round, params={"train": cfg, "lora": lora}) as run:
-        result = run_grpo(
-            args.model_in, args.data, args.out, cfg, lora, run=run, checkpoint_name=f"train/{args.arm}/{args.round}"
-        )
+        result = run_grpo(args.model_in, args.data, args.out, cfg, lora, run=run, checkpoint_name=checkpoints,
+                          keep_checkpoints=True)
         summary = {k: v for k, v in result.items() if k not in ("history", "completions")}
         log_metrics(run, summary, prefix="summary/")
         if run is not None and result["completions"]:
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     write_json(args.curve, curve)
     write_json(args.metrics, summary)
+    remove_checkpoints(checkpoints)  # last: a failure above resumes from the final checkpoint
     print(f"train {args.arm}/{args.round}: {summary}")
 
 

@@ -127,3 +127,39 @@ def test_bad_inputs_fail_before_training(tiny_model_dir, data, tmp_path):
     with pytest.raises(ValueError, match=r"GRPOConfig has no field\(s\) \['num_generation'\]"):
         run_grpo(tiny_model_dir, data, tmp_path / "out", {**GRPO, "num_generation": 4}, LORA)
     assert not (tmp_path / "out").exists() and not (tmp_path / "checkpoints").exists()
+
+
+def test_a_failure_after_training_keeps_the_checkpoints_and_the_rerun_trains_nothing(tiny_model_dir, data, tmp_path,
+                                                                                     monkeypatch):
+    # Issue 14 item 10: the rolling checkpoints go only after the stage wrote everything, so a failure
+    # while writing metrics, the curve or MLflow costs no retraining.
+    import yaml
+
+    from stages import train as train_stage
+
+    monkeypatch.setenv("LOOPTOOL_MLFLOW", "0")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"seed": 0, "train": GRPO, "lora": LORA,
+                                      "rounds": {"r1": {"data": str(data), "from": str(tiny_model_dir)}}}))
+    argv = ["--params", str(params), "--arm", "iterative", "--round", "r1", "--model-in", str(tiny_model_dir),
+            "--data", str(data), "--out", str(tmp_path / "r1"), "--metrics", str(tmp_path / "train.json"),
+            "--curve", str(tmp_path / "curve.json")]
+    real_write_json = train_stage.write_json
+
+    def failing_write_json(path, obj):
+        if str(path).endswith("train.json"):
+            raise OSError("disk full (simulated)")
+        real_write_json(path, obj)
+
+    monkeypatch.setattr(train_stage, "write_json", failing_write_json)
+    with pytest.raises(OSError, match="simulated"):
+        train_stage.main(argv)
+    checkpoints = tmp_path / "checkpoints" / "train" / "iterative" / "r1"
+    assert list(checkpoints.glob("checkpoint-2"))
+    monkeypatch.setattr(train_stage, "write_json", real_write_json)
+    shutil.rmtree(tmp_path / "r1")  # DVC removes a stage's outputs before running it again
+    train_stage.main(argv)
+    summary = json.loads((tmp_path / "train.json").read_text())
+    # Restored from the final checkpoint: no step past max_steps, and the curve is the first run's.
+    assert summary["steps"] == 2 and [h["step"] for h in json.loads((tmp_path / "curve.json").read_text())] == [1, 2]
+    assert not checkpoints.exists()

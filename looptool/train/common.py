@@ -146,6 +146,31 @@ class ResumableRun:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
+def train_or_restore(trainer: Any, resumable: ResumableRun, logger: "MlflowStepLogger") -> Any:
+    """``trainer.train()`` resumed from the last rolling checkpoint; the train output, or None when
+    that checkpoint is the run's final step and is restored instead (a stage that failed after
+    training). Resuming there would make transformers run one step past ``max_steps`` (measured with
+    GRPO on the tiny model: 3 steps for max_steps 2)."""
+    last = resumable.last_checkpoint()
+    if last is not None:
+        from transformers import TrainerState
+
+        state = TrainerState.load_from_json(str(Path(last) / "trainer_state.json"))
+        if state.max_steps and state.global_step >= state.max_steps:
+            trainer._load_from_checkpoint(last)  # the adapter weights of the final step
+            trainer.state = state
+            logger.history = [dict(h) for h in state.log_history]
+            return None
+    return trainer.train(resume_from_checkpoint=last)
+
+
+def remove_checkpoints(name: str, root: Path = CHECKPOINT_ROOT) -> None:
+    """Delete a finished run's rolling checkpoints (``ResumableRun(name).dir``). Stages call it last,
+    after every output and the MLflow record are written: a failure before that resumes from the
+    final checkpoint instead of retraining."""
+    shutil.rmtree(Path(root) / name, ignore_errors=True)
+
+
 class MlflowStepLogger(TrainerCallback):
     """Sends every dict the trainer logs (reward, reward std, KL, entropy, lengths, lr, loss...)
     to the active MLflow run, at the trainer's global step."""

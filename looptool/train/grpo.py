@@ -19,6 +19,7 @@ from looptool.train.common import (
     merge_and_save,
     model_fingerprint,
     split_params,
+    train_or_restore,
 )
 from looptool.train.data import grpo_rows, load_samples
 from looptool.train.rewards import get_reward
@@ -61,6 +62,7 @@ def run_grpo(
     run: Any = None,
     checkpoint_name: str = "grpo",
     callbacks: list[Any] | None = None,
+    keep_checkpoints: bool = False,
 ) -> dict[str, Any]:
     """One round: GRPO from ``model_dir`` on ``data_path``; merged result in ``out_dir``.
 
@@ -96,7 +98,7 @@ def run_grpo(
         processing_class=tokenizer, peft_config=lora_params.to_peft(), callbacks=[logger, *(callbacks or [])],
     )
     started = time.perf_counter()
-    trainer.train(resume_from_checkpoint=resumable.last_checkpoint())
+    train_or_restore(trainer, resumable, logger)
     seconds = time.perf_counter() - started
     history = [h for h in logger.history if "reward" in h]
     summary = {
@@ -107,7 +109,8 @@ def run_grpo(
         "frac_reward_zero_std_mean": _mean(h.get("frac_reward_zero_std", 0.0) for h in history),
     }
     merge_and_save(trainer.model, tokenizer, Path(out_dir), {"source": "grpo", "from": str(model_dir), **summary})
-    resumable.finish()
+    if not keep_checkpoints:  # a stage keeps them until it has written everything (remove_checkpoints)
+        resumable.finish()
     return {**summary, "history": logger.history, "completions": recorder.records}
 
 

@@ -23,6 +23,7 @@ from looptool.train.common import (
     merge_and_save,
     model_fingerprint,
     split_params,
+    train_or_restore,
 )
 from looptool.train.data import TrainingInputError, load_samples, sft_rows
 
@@ -48,6 +49,7 @@ def run_sft(
     run: Any = None,
     checkpoint_name: str = "sft",
     callbacks: list[Any] | None = None,
+    keep_checkpoints: bool = False,
 ) -> dict[str, Any]:
     """Train a LoRA adapter on ``data_path`` from ``base_dir`` and write the merged model to ``out_dir``."""
     from datasets import Dataset
@@ -79,14 +81,16 @@ def run_sft(
         peft_config=lora_params.to_peft(), callbacks=[logger, *(callbacks or [])],
     )
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=resumable.last_checkpoint())
+    result = train_or_restore(trainer, resumable, logger)
+    losses = [h["loss"] for h in logger.history if "loss" in h]
     summary = {
         "samples": len(samples), "trained_on": len(kept), "dropped_too_long": len(rows) - len(kept),
-        "steps": trainer.state.global_step, "train_loss": result.training_loss,
+        "steps": trainer.state.global_step, "train_loss": result.training_loss if result is not None else (sum(losses) / len(losses) if losses else None),
         "seconds": round(time.perf_counter() - started, 1),
     }
     merge_and_save(trainer.model, tokenizer, Path(out_dir), {"source": "sft", "base": str(base_dir), **summary})
-    resumable.finish()
+    if not keep_checkpoints:  # a stage keeps them until it has written everything (remove_checkpoints)
+        resumable.finish()
     return summary
 
 
