@@ -38,6 +38,17 @@ SUMMARY_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "heldout_unseen": (("overall", "exact match"),),
     "heldout_seen": (("overall", "exact match"),),
 }
+# Headline columns shown only where some run reports them (metrics files written before they existed
+# do not): BFCL's parts with irrelevance scored strictly, and ACEBench under our clean rules, beside
+# the official numbers.
+OPTIONAL_SUMMARY_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "bfcl-v3": (("overall_strict", "Overall (strict irrelevance)"), ("non_live_strict", "Non-Live (strict irrelevance)"),
+                ("live_strict", "Live (strict irrelevance)")),
+    "acebench": (("overall_clean", "Overall (clean rules)"), ("normal_clean", "Normal (clean rules)"),
+                 ("special_clean", "Special (clean rules)")),
+}
+# Per-category numbers beside ``accuracy`` that get their own column, placed right after it.
+CATEGORY_EXTRA_METRICS = (("strict_accuracy", "strict"), ("accuracy_clean", "clean"))
 BENCHMARK_LABELS = {"bfcl-v3": "BFCL", "acebench": "ACE", "heldout": "Held-out", "heldout_unseen": "Held-out unseen tools",
                     "heldout_seen": "Held-out seen tools"}
 BENCHMARK_KEYS = {"bfcl-v3": "bfcl", "acebench": "acebench", "heldout": "heldout", "heldout_unseen": "heldout_unseen",
@@ -192,12 +203,15 @@ class Column:
     key: str          # summary key, or category name
     label: str
     is_category: bool
+    metric: str = "accuracy"  # which of a category's numbers the column shows
 
     @property
     def field_name(self) -> str:
-        """Flat name used in summary.json, e.g. ``bfcl_overall``, ``acebench_normal_atom_bool``."""
+        """Flat name used in summary.json, e.g. ``bfcl_overall``, ``acebench_normal_atom_bool``,
+        ``bfcl_irrelevance_strict`` (a category's ``strict_accuracy``)."""
         prefix = BENCHMARK_KEYS.get(self.benchmark, re.sub(r"\W+", "_", self.benchmark).strip("_").lower())
-        return f"{prefix}_{self.key}"
+        suffix = "" if self.metric == "accuracy" else "_" + self.metric.removesuffix("_accuracy")
+        return f"{prefix}_{self.key}{suffix}"
 
 
 @dataclass
@@ -228,13 +242,20 @@ def table_columns(evals: Mapping[tuple[str, str], dict | None]) -> list[Column]:
     columns: list[Column] = []
     for bench in benchmarks:
         short = BENCHMARK_LABELS.get(bench, bench)
+        blocks = [(metrics or {}).get(bench) or {} for metrics in evals.values()]
         for key, label in SUMMARY_COLUMNS.get(bench, (("overall", "Overall"),)):
             columns.append(Column(bench, key, f"{short} {label}", False))
+        for key, label in OPTIONAL_SUMMARY_COLUMNS.get(bench, ()):
+            if any(key in (block.get("summary") or {}) for block in blocks):
+                columns.append(Column(bench, key, f"{short} {label}", False))
         seen: list[str] = []
-        for metrics in evals.values():
-            categories = ((metrics or {}).get(bench) or {}).get("categories") or {}
-            seen += [c for c in categories if c not in seen]
-        columns += [Column(bench, c, f"{short} {c}", True) for c in seen]
+        for block in blocks:
+            seen += [c for c in block.get("categories") or {} if c not in seen]
+        for c in seen:
+            columns.append(Column(bench, c, f"{short} {c}", True))
+            for metric, label in CATEGORY_EXTRA_METRICS:
+                if any(metric in ((block.get("categories") or {}).get(c) or {}) for block in blocks):
+                    columns.append(Column(bench, c, f"{short} {c} ({label})", True, metric))
     return columns
 
 
@@ -243,7 +264,7 @@ def _cell(metrics: dict, column: Column) -> float | None:
     if not isinstance(bench, dict):
         return None
     if column.is_category:
-        value = ((bench.get("categories") or {}).get(column.key) or {}).get("accuracy")
+        value = ((bench.get("categories") or {}).get(column.key) or {}).get(column.metric)
     else:
         value = (bench.get("summary") or {}).get(column.key)
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -545,6 +566,9 @@ def render_report(inputs: ReportInputs, table: SummaryTable, plot_links: Mapping
              f"Rounds configured: {', '.join(inputs.rounds) or 'none'}. Accuracies in percent; "
              f"{MISSING} = not evaluated or file missing.", "",
              "## Final summary table", "", table_markdown(table), ""]
+    if any(c.metric == "strict_accuracy" or c.key.endswith("_strict") for c in table.columns):
+        parts += ["BFCL's official irrelevance score counts an output that tried to call a tool but could not "
+                  "be read as a correct abstention; the columns marked strict count it wrong.", ""]
     if inputs.shared_static:
         shared = ", ".join(inputs.shared_static)
         parts += [f"Static {shared} is the iterative arm's {shared}: both arms start from the same model and "

@@ -188,3 +188,30 @@ def test_miss_func_added_turn_gets_bfcl_prompt_and_appended_tools():
     assert "cp" not in before and "cat" not in before
     assert after == before + ["cp", "cat"]  # BFCL extends its list with the docs, in the listed order
     assert [t["name"] for t in bfcl.entry_tools(entry, turn_index=5)] == after
+
+
+def test_irrelevance_keeps_the_official_score_and_reports_a_strict_one_beside_it(benchmark):
+    # BFCL counts an output that tries to call but does not parse as a correct abstention; the
+    # strict number does not. Lines as the runner writes them (raw text, parsed calls, parse error).
+    from looptool.eval.predictions import parse_prediction
+
+    lines = [
+        {"id": "irrelevance_0", "calls": [], "raw": "<tool_call>{bad",
+         "parse_error": "tool_call block 1 is not closed and its JSON is incomplete (truncated output?)"},
+        {"id": "irrelevance_1", "calls": [], "raw": "I cannot help with that."},
+        {"id": "live_irrelevance_0-0-0", "calls": [], "raw": '{"name": "f", "arguments": {',
+         "parse_error": "bare JSON call: invalid JSON"},
+        {"id": "live_irrelevance_1-0-1", "calls": [], "raw": "No function fits this request."},
+        {"id": "live_relevance_0-0-0", "calls": [], "raw": "<tool_call>{bad"},
+    ]
+    predictions = PredictionSet(by_id={line["id"]: parse_prediction(line) for line in lines})
+    report = score_predictions(benchmark, predictions, ids=list(predictions.by_id))
+    out = report.to_dict()["categories"]
+    assert out["irrelevance"] == {"correct": 2, "total": 2, "accuracy": 1.0, "strict_correct": 1, "strict_accuracy": 0.5}
+    assert out["live_irrelevance"]["accuracy"] == 1.0 and out["live_irrelevance"]["strict_accuracy"] == 0.5
+    assert out["live_relevance"] == {"correct": 0, "total": 1, "accuracy": 0.0}  # a failed call is wrong either way
+
+    summary = report.summary
+    assert summary["non_live"] == pytest.approx(1.0 / 5) and summary["non_live_strict"] == pytest.approx(0.5 / 5)
+    assert summary["live_strict"] == pytest.approx(summary["live"] / 2)
+    assert summary["overall_strict"] == pytest.approx((summary["non_live_strict"] + summary["live_strict"]) / 3)

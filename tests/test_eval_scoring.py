@@ -40,6 +40,29 @@ def test_bfcl_summary_means_and_live_weights():
     assert "live_multiple" in summary["categories_not_run"] and "simple" in summary["categories_run"]
 
 
+def test_bfcl_summary_adds_strict_parts_from_strict_irrelevance_accuracies():
+    live_sizes = {"live_simple": 258, "live_multiple": 1053, "live_parallel": 16,
+                  "live_parallel_multiple": 24, "live_irrelevance": 882, "live_relevance": 18}
+    total = sum(live_sizes.values())
+    acc = {"irrelevance": 1.0, "live_irrelevance": 1.0, "live_simple": 1.0}
+    summary = bfcl_summary(acc, live_sizes, {"irrelevance": 0.5, "live_irrelevance": 0.0})
+    assert summary["non_live"] == pytest.approx(0.2) and summary["non_live_strict"] == pytest.approx(0.1)
+    assert summary["live"] == pytest.approx((258 + 882) / total) and summary["live_strict"] == pytest.approx(258 / total)
+    assert summary["overall_strict"] == pytest.approx((0.1 + 258 / total) / 3)
+    assert "overall_strict" not in bfcl_summary(acc, live_sizes)  # no strict numbers given: official keys only
+
+
+def test_a_call_attempt_is_an_opened_tool_call_or_an_output_the_parser_rejects():
+    from looptool.eval.ast_checker import is_call_attempt
+
+    assert is_call_attempt("<tool_call>{bad")
+    assert is_call_attempt("<tool_call>[]</tool_call>")  # a call block was opened, even if it holds no call
+    assert is_call_attempt('{"name": "f", "arguments": {')  # a bare JSON call that does not parse
+    assert not is_call_attempt("I cannot help with that.")
+    assert not is_call_attempt('The answer is {"a": 1}.')
+    assert not is_call_attempt("")  # e.g. a predictions file written without raw text
+
+
 # ---------------------------------------------------------------- ACEBench
 
 DOC = {"name": "book", "parameters": {"type": "object", "required": ["city"], "properties": {
@@ -82,7 +105,7 @@ def test_acebench_special_rules():
 
 @needs_acebench
 def test_acebench_ground_truth_scores_100_percent():
-    benchmark = get_benchmark("acebench", data_dir=ACE_DIR)
+    benchmark = get_benchmark("acebench", data_dir=ACE_DIR, rules="clean")
     preds = PredictionSet()
     for category in acebench.RUNNABLE_CATEGORIES:
         answers = acebench.load_possible_answers(ACE_DIR, category)
@@ -107,7 +130,7 @@ def test_acebench_ground_truth_scores_100_percent():
 
 @needs_acebench
 def test_acebench_conversation_is_wrong_if_any_step_is():
-    benchmark = get_benchmark("acebench", data_dir=ACE_DIR)
+    benchmark = get_benchmark("acebench", data_dir=ACE_DIR, rules="clean")
     category = "normal_multi_turn_user_adjust"
     entries = acebench.load_entries(ACE_DIR, category)
     answers = acebench.load_possible_answers(ACE_DIR, category)
@@ -193,7 +216,8 @@ def test_cli_scores_a_file_prints_a_table_and_writes_json(tmp_path, capsys):
     assert "simple" in printed and "overall" in printed and "unknown id 'no_such_entry_7'" in printed
     data = json.loads(out.read_text())
     assert data["categories"]["simple"] == {"correct": 1, "total": 1, "accuracy": 1.0}
-    assert data["categories"]["irrelevance"] == {"correct": 1, "total": 1, "accuracy": 1.0}
+    assert data["categories"]["irrelevance"] == {"correct": 1, "total": 1, "accuracy": 1.0,
+                                                 "strict_correct": 1, "strict_accuracy": 1.0}
     assert set(data["summary"]) >= {"overall", "non_live", "live", "multi_turn", "categories_run"}
     assert len(data["problems"]) == 7
 

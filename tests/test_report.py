@@ -190,3 +190,26 @@ def test_plot_data_names_known_fields_even_when_not_evaluated() -> None:
     assert rows[0]["base_bfcl_overall"] == 0.25 and rows[1]["iterative_bfcl_overall"] is None
     assert rows[0]["iterative_bfcl_overall"] == 0.25  # no SFT evaluation: the arms start at the base model
     assert rows[0]["base_acebench_overall"] is None  # ACEBench not run: field present, value null
+
+
+def test_table_shows_strict_irrelevance_beside_the_official_numbers() -> None:
+    metrics = {"bfcl-v3": {
+        "summary": {"overall": 0.5, "non_live": 0.6, "live": 0.4, "multi_turn": 0.0,
+                    "overall_strict": 0.45, "non_live_strict": 0.5, "live_strict": 0.35},
+        "categories": {"simple": {"correct": 1, "total": 2, "accuracy": 0.5},
+                       "irrelevance": {"correct": 4, "total": 4, "accuracy": 1.0, "strict_correct": 3,
+                                       "strict_accuracy": 0.75}}}}
+    table = report.build_summary_table({report.BASE_RUN: metrics}, [report.BASE_RUN])
+    lines = report.table_markdown(table).splitlines()
+    header = [c.strip() for c in lines[0].split("|")[1:-1]]
+    cells = dict(zip(header, (c.strip() for c in lines[2].split("|")[1:-1])))
+    assert cells["BFCL irrelevance"] == "100.0" and cells["BFCL irrelevance (strict)"] == "75.0"
+    assert header.index("BFCL irrelevance (strict)") == header.index("BFCL irrelevance") + 1
+    assert cells["BFCL Overall"] == "50.0" and cells["BFCL Overall (strict irrelevance)"] == "45.0"
+    assert cells["BFCL Non-Live (strict irrelevance)"] == "50.0" and cells["BFCL Live (strict irrelevance)"] == "35.0"
+    assert "BFCL simple (strict)" not in header
+    row = report.summary_rows(table, [])[0]
+    assert row["bfcl_irrelevance"] == 1.0 and row["bfcl_irrelevance_strict"] == 0.75
+    assert row["bfcl_overall_strict"] == 0.45
+    markdown = report.render_report(report.ReportInputs(rounds=[]), table, {})
+    assert "the columns marked strict count it wrong" in markdown

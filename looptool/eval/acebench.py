@@ -6,12 +6,18 @@ lines. Categories are the file stems without ``data_``. ``agent_multi_step`` and
 ``agent_multi_turn`` need ACEBench's simulated environment and are not run here; they count 0 in
 Overall unless a score is supplied from elsewhere.
 
-Scoring follows ACEBench's own checker (model_eval/checker.py and eval_main.py of
-github.com/ACEBench/ACEBench), re-implemented:
+Two rule sets (``RULES``; :func:`check_entry` picks one):
 
-Normal categories: the ground truth is ``{function: {param: value}}`` (or a list of such
-alternatives); a repeated function carries a ``_1``, ``_2`` ... suffix. The output must call the
-same functions the same number of times, and every expected call must be matched by an output
+* ``official`` (the default; :mod:`looptool.eval.acebench_official`): ACEBench's own pipeline
+  (eval_main.py, model_eval/checker.py of github.com/ACEBench/ACEBench), quirks included: calls
+  rendered as ``[Api(k='v')]`` text, all whitespace deleted, decoded back, then its checker. This
+  is what published ACEBench numbers mean; on the ground truth itself it gives normal 0.907.
+* ``clean`` (this module's :func:`check_normal` / :func:`check_special`): the same checker's
+  intent without the pipeline's accidents, described below; the ground truth scores 100%.
+
+Clean rules. Normal categories: the ground truth is ``{function: {param: value}}`` (or a list of
+such alternatives); a repeated function carries a ``_1``, ``_2`` ... suffix. The output must call
+the same functions the same number of times, and every expected call must be matched by an output
 call of that function whose arguments pass:
 
 * every parameter the doc marks required is present, and no parameter outside the doc or the
@@ -24,19 +30,21 @@ call of that function whose arguments pass:
   objects checked the same way, other values by "expected text occurs in given text"; lists of
   objects: same length, object by object.
 * Numbers and booleans at the top level are **not compared** by ACEBench's checker (only their
-  type is). ``strict=True`` adds exact comparison of those and requires every expected parameter;
-  the default stays comparable with published ACEBench numbers.
+  type is). ``strict=True`` adds exact comparison of those and requires every expected parameter.
 
-Two data/decoding details differ on purpose: ACEBench strips all whitespace from the model's raw
-text before decoding it, which makes list values with spaces inside objects unmatchable; we get
-calls as JSON and keep values as given. Expected parameter names in ``special_incomplete`` carry
-stray spaces (``"propertyDetails "``), which we strip before looking for them.
+Where the clean rules depart from the official ones: calls are taken as parsed JSON, so values
+keep their whitespace (officially a list with spaces inside an object cannot match); an ``array``
+without ``items`` is a plain list (officially a list of objects); an empty expected list is
+accepted (officially a type error); a repeated function's suffix is stripped only when the name is
+not a function's own, and its doc is found by exact name (officially: the first doc whose name
+occurs in the answer key); expected parameter names in ``special_incomplete`` lose their stray spaces
+(``"propertyDetails "``; officially they are looked for with the space).
 
 Multi-turn normal categories (``normal_multi_turn_user_adjust/_switch``): ids end in
 ``_<conversation>_<step>``; a conversation counts as correct only if all its steps are, and the
 category's accuracy is over conversations (ACEBench's end-to-end accuracy).
 
-Special categories check the text reply (``raw``):
+Special categories check the text reply (``raw``, or a line's ``text``):
 ``special_incomplete`` must say "Missing necessary parameters" and name the function and each
 missing parameter; ``special_error_param`` must say "There is incorrect value" and quote each wrong
 value; ``special_irrelevant`` must say "the limitations of the function". The system prompt tells
@@ -52,6 +60,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from looptool.eval import acebench_official
 from looptool.eval.ast_checker import PASS, Verdict, fail, normalise_string
 from looptool.io import DataError
 
@@ -74,9 +83,12 @@ SPECIAL_CATEGORIES = ("special_incomplete", "special_error_param", "special_irre
 AGENT_CATEGORIES = ("agent_multi_step", "agent_multi_turn")
 RUNNABLE_CATEGORIES = NORMAL_CATEGORIES + SPECIAL_CATEGORIES
 
-INCOMPLETE_PHRASE = "Missing necessary parameters"
-ERROR_PARAM_PHRASE = "There is incorrect value"
-IRRELEVANT_PHRASE = "the limitations of the function"
+RULES = ("official", "clean")
+DEFAULT_RULES = "official"
+
+INCOMPLETE_PHRASE = acebench_official.INCOMPLETE_PHRASE  # "Missing necessary parameters"
+ERROR_PARAM_PHRASE = acebench_official.ERROR_PARAM_PHRASE  # "There is incorrect value"
+IRRELEVANT_PHRASE = acebench_official.IRRELEVANT_PHRASE  # "the limitations of the function"
 
 # Declared type -> Python type, from ACEBench's checker (note "number" -> int there).
 DECLARED_TYPES: dict[str, type] = {
@@ -344,6 +356,22 @@ def gold_calls(functions: list[dict], ground_truth: Any) -> list[dict]:
     alternative = ground_truth[0] if isinstance(ground_truth, list) else ground_truth
     docs = {f.get("name"): f for f in functions}
     return [{"name": _function_name(key, docs), "arguments": args} for key, args in alternative.items()]
+
+
+def check_entry(category: str, functions: list[dict], calls: list[dict], text: str, ground_truth: Any,
+                rules: str = DEFAULT_RULES, strict: bool = False) -> Verdict:
+    """Score one entry's prediction (its parsed ``calls`` and its reply ``text``) under ``rules``.
+    ``strict`` tightens the clean rules only."""
+    special = category in SPECIAL_CATEGORIES
+    if rules == "official":
+        if special:
+            return acebench_official.check_special(category, text, ground_truth)
+        return acebench_official.check_normal(functions, calls, ground_truth)
+    if rules == "clean":
+        if special:
+            return check_special(category, text, ground_truth)
+        return check_normal(functions, calls, ground_truth, strict)
+    raise ValueError(f"unknown ACEBench rules {rules!r}; known: {', '.join(RULES)}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -34,24 +34,33 @@ def _acc(accuracies: Mapping[str, float], name: str) -> float:
     return float(accuracies.get(name, 0.0))
 
 
-def bfcl_summary(accuracies: Mapping[str, float], live_sizes: Mapping[str, int]) -> dict:
-    """``accuracies``: category -> accuracy for the categories run; ``live_sizes``: category ->
-    number of entries in the full benchmark (the Live weights)."""
+def _bfcl_parts(accuracies: Mapping[str, float], live_sizes: Mapping[str, int]) -> dict[str, float]:
     simple_ast = fmean(_acc(accuracies, c) for c in BFCL_SIMPLE_AST)
     non_live = fmean([simple_ast] + [_acc(accuracies, c) for c in BFCL_NON_LIVE_REST])
     weight = sum(live_sizes[c] for c in BFCL_LIVE)
     live = sum(_acc(accuracies, c) * live_sizes[c] for c in BFCL_LIVE) / weight
     multi_turn = fmean(_acc(accuracies, c) for c in BFCL_MULTI_TURN)
-    run = [c for c in bfcl.ALL_CATEGORIES if c in accuracies]
-    return {
-        "overall": fmean([non_live, live, multi_turn]),
-        "non_live": non_live,
-        "simple_ast": simple_ast,
-        "live": live,
-        "multi_turn": multi_turn,
-        "categories_run": run,
-        "categories_not_run": [c for c in bfcl.ALL_CATEGORIES if c not in accuracies],
-    }
+    return {"overall": fmean([non_live, live, multi_turn]), "non_live": non_live, "simple_ast": simple_ast,
+            "live": live, "multi_turn": multi_turn}
+
+
+def bfcl_summary(accuracies: Mapping[str, float], live_sizes: Mapping[str, int],
+                 strict_accuracies: Mapping[str, float] | None = None) -> dict:
+    """``accuracies``: category -> accuracy for the categories run; ``live_sizes``: category ->
+    number of entries in the full benchmark (the Live weights).
+
+    ``strict_accuracies``: the strict accuracy of the irrelevance categories run (a failed call
+    attempt is no abstention, see ast_checker.is_call_attempt). When given, ``overall_strict``,
+    ``non_live_strict`` and ``live_strict`` are the same parts with those in place of the official
+    accuracies; the official keys are unchanged.
+    """
+    summary: dict = _bfcl_parts(accuracies, live_sizes)
+    if strict_accuracies is not None:
+        strict = _bfcl_parts({**accuracies, **strict_accuracies}, live_sizes)
+        summary.update({f"{part}_strict": strict[part] for part in ("overall", "non_live", "live")})
+    summary["categories_run"] = [c for c in bfcl.ALL_CATEGORIES if c in accuracies]
+    summary["categories_not_run"] = [c for c in bfcl.ALL_CATEGORIES if c not in accuracies]
+    return summary
 
 
 def acebench_overall(normal: float, special: float, agent: float) -> float:
@@ -60,7 +69,11 @@ def acebench_overall(normal: float, special: float, agent: float) -> float:
 
 
 def acebench_summary(accuracies: Mapping[str, float], agent: float | None = None) -> dict:
-    """``agent``: an Agent score obtained elsewhere (ACEBench's simulator); None counts it 0."""
+    """``agent``: an Agent score obtained elsewhere (ACEBench's simulator); None counts it 0.
+
+    The same for either rule set of the ACEBench benchmark (``official`` or ``clean`` category
+    accuracies). ACEBench's generate_result_csv rounds each category and part to 3 decimals before
+    combining them; these are the unrounded means (they differ from its table by under 0.001)."""
     normal = fmean(_acc(accuracies, c) for c in acebench.NORMAL_CATEGORIES)
     special = fmean(_acc(accuracies, c) for c in acebench.SPECIAL_CATEGORIES)
     agent_value = float(agent) if agent is not None else 0.0

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from looptool.eval.source_values import JAVA_TYPES, JS_TYPES, java_value, js_value
+from looptool.toolcall import CALL_OPEN, parse_tool_calls
 
 # Declared Python-category type -> Python type (bfcl_eval ast_checker PYTHON_TYPE_MAPPING).
 PYTHON_TYPES: dict[str, type] = {
@@ -268,7 +269,25 @@ def check_entry(category: str, functions: list[dict], calls: list[dict], possibl
 
 
 def check_relevance(category: str, calls: list[dict]) -> Verdict:
-    """irrelevance/live_irrelevance: right iff no call; live_relevance: right iff at least one."""
+    """irrelevance/live_irrelevance: right iff no call; live_relevance: right iff at least one.
+
+    As in BFCL (eval_runner.relevance_file_runner), an output that tried to call but could not be
+    read has no call, so it counts as a correct abstention; see :func:`is_call_attempt` for the
+    strict reading."""
     if "irrelevance" in category:
         return PASS if not calls else fail(f"expected no call, got {len(calls)}")
     return PASS if calls else fail("expected at least one call, got none")
+
+
+def is_call_attempt(raw: str) -> bool:
+    """True iff the model's text tried to call a tool, whether or not a call could be read from it.
+
+    That is: the text holds the call opening marker ``<tool_call>`` (anywhere, even around an empty
+    or broken body), or :func:`looptool.toolcall.parse_tool_calls` reports an error for it. The
+    parser gives one only for output shaped like a call that it cannot read: a tool_call block, or
+    text (bare or in a code fence) that starts with ``{`` or ``[`` and holds ``"name"``. Other
+    text, such as prose quoting a JSON object, is no attempt. Strict irrelevance counts an
+    abstention right only if it is no attempt; an empty ``raw`` (a predictions file written
+    without the model's text) is none, so there the strict number equals the official one.
+    """
+    return CALL_OPEN in raw or not parse_tool_calls(raw).ok

@@ -6,9 +6,11 @@ One JSON object per line::
     {"id": "multi_turn_base_0", "turns": [[[call, ...], ...], ...], "raw": "..."}
 
 ``"calls": []`` means the model made no call. ``raw`` (the model's text) is kept for debugging and
-is what ACEBench's special categories score. A line that cannot be read (broken JSON, no id, an id
-the benchmark does not have, calls of the wrong shape, a repeated id) is reported as
-``file:line: reason`` and skipped, so its entry counts as wrong, like an entry with no line at all.
+is what ACEBench's special categories score; a line may carry that text as ``text`` instead (the
+name ACEBench-style files use), read the same way (``raw`` wins when both are non-empty). A line
+that cannot be read (broken JSON, no id, an id the benchmark does not have, calls of the wrong
+shape, a repeated id) is reported as ``file:line: reason`` and skipped, so its entry counts as
+wrong, like an entry with no line at all.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def parse_prediction(obj: Any) -> Prediction:
     if not isinstance(entry_id, str) or not entry_id:
         raise ValueError("missing or non-string 'id'")
     raw = obj.get("raw", "")
+    if isinstance(raw, str) and not raw and "text" in obj:  # ACEBench-style lines name it "text"
+        raw = obj["text"]
     raw = raw if isinstance(raw, str) else json.dumps(raw)
     if "turns" in obj:
         return Prediction(id=entry_id, turns=_normalise_turns(obj["turns"]), raw=raw)

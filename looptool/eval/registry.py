@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from looptool.eval import acebench, aggregate, bfcl
-from looptool.eval.ast_checker import PASS, Verdict, check_entry, check_relevance, fail
+from looptool.eval.ast_checker import PASS, Verdict, check_entry, check_relevance, fail, is_call_attempt
 from looptool.schema import NEED_KINDS
 from looptool.eval.multi_turn import check_multi_turn
 from looptool.eval.predictions import Prediction, PredictionSet
@@ -103,6 +103,11 @@ class Benchmark(abc.ABC):
     @abc.abstractmethod
     def summarize(self, accuracies: Mapping[str, float]) -> dict:
         """Headline numbers from the accuracies of the categories that were run."""
+
+    def summarize_scores(self, scores: Mapping[str, CategoryScore]) -> dict:
+        """Headline numbers from the category scores; a benchmark whose scores carry more than an
+        accuracy (BFCL's strict irrelevance) overrides this."""
+        return self.summarize({name: score.accuracy for name, score in scores.items()})
 
     @abc.abstractmethod
     def entry(self, entry_id: str) -> dict:
@@ -187,6 +192,29 @@ def _bfcl_categories() -> tuple[Category, ...]:
     return tuple(out)
 
 
+@dataclass
+class _IrrelevanceScore(CategoryScore):
+    """An irrelevance category's official score with the strict count beside it: ``strict_failures``
+    are the official passes that were failed call attempts (ast_checker.is_call_attempt)."""
+
+    strict_failures: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def strict_correct(self) -> int:
+        return self.correct - len(self.strict_failures)
+
+    @property
+    def strict_accuracy(self) -> float:
+        return self.strict_correct / self.total if self.total else 0.0
+
+    def to_dict(self, include_failures: bool = False) -> dict:
+        out = super().to_dict(include_failures)
+        out.update(strict_correct=self.strict_correct, strict_accuracy=self.strict_accuracy)
+        if include_failures:
+            out["strict_failures"] = dict(self.strict_failures)
+        return out
+
+
 @register_benchmark("bfcl-v3")
 class BFCLv3(Benchmark):
     """BFCL v3 from the bfcl-eval package. ``underscore_names``: the model was shown function
@@ -226,9 +254,25 @@ class BFCLv3(Benchmark):
         return check_entry(category, entry["function"], prediction.calls, answer,
                            bfcl.category_language(category), self.underscore_names)
 
-    def summarize(self, accuracies: Mapping[str, float]) -> dict:
+    def score_category(self, category: str, predictions: Mapping[str, Prediction],
+                       ids: Sequence[str] | None = None) -> CategoryScore:
+        score = super().score_category(category, predictions, ids)
+        if self.category(category).kind != "irrelevance":
+            return score
+        # BFCL counts an output that tried to call but does not parse as an abstention (the
+        # official number); the strict number does not.
+        passed = [i for i in (self.entry_ids(category) if ids is None else ids) if i not in score.failures]
+        attempts = {i: "a call attempt that could not be read is no abstention"
+                    for i in passed if is_call_attempt(predictions[i].raw)}
+        return _IrrelevanceScore(score.correct, score.total, score.unit, score.failures, strict_failures=attempts)
+
+    def summarize(self, accuracies: Mapping[str, float], strict_accuracies: Mapping[str, float] | None = None) -> dict:
         sizes = {c: len(self._entries(c)) for c in aggregate.BFCL_LIVE}
-        return aggregate.bfcl_summary(accuracies, sizes)
+        return aggregate.bfcl_summary(accuracies, sizes, strict_accuracies)
+
+    def summarize_scores(self, scores: Mapping[str, CategoryScore]) -> dict:
+        strict = {name: score.strict_accuracy for name, score in scores.items() if isinstance(score, _IrrelevanceScore)}
+        return self.summarize({name: score.accuracy for name, score in scores.items()}, strict)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,19 +290,48 @@ def _acebench_categories() -> tuple[Category, ...]:
     return tuple(out)
 
 
+@dataclass
+class _ACEBenchScore(CategoryScore):
+    """A category's score under the benchmark's rules, with its score under the other rule set
+    (reported as ``accuracy_<rules>`` / ``correct_<rules>``, e.g. ``accuracy_clean``)."""
+
+    other_rules: str = ""
+    other: CategoryScore | None = None
+
+    def to_dict(self, include_failures: bool = False) -> dict:
+        out = super().to_dict(include_failures)
+        if self.other is not None:
+            out[f"correct_{self.other_rules}"] = self.other.correct
+            out[f"accuracy_{self.other_rules}"] = self.other.accuracy
+        return out
+
+
 @register_benchmark("acebench")
 class ACEBench(Benchmark):
-    """ACEBench English from a data directory. ``strict``: also compare top-level numbers and
-    booleans and require every expected parameter (ACEBench itself does neither).
+    """ACEBench English from a data directory.
+
+    ``rules``: ``"official"`` (default) scores as ACEBench's own eval_main.py does, quirks included
+    (see :mod:`looptool.eval.acebench_official`), so accuracies compare with published numbers;
+    ``"clean"`` uses :mod:`looptool.eval.acebench`'s rules. Each category is scored under both: the
+    report's ``accuracy`` is under ``rules``, ``accuracy_<other>`` under the other, and the summary
+    adds ``overall_<other>``, ``normal_<other>``, ``special_<other>`` and says which ``rules`` ran.
+    ``strict``: the clean rules also compare top-level numbers and booleans and require every
+    expected parameter (ACEBench itself does neither).
     ``agent_accuracy``: an Agent score measured elsewhere; None counts Agent 0 in Overall."""
 
     name = "acebench"
     categories = _acebench_categories()
 
-    def __init__(self, data_dir: str | Path | None = None, strict: bool = False, agent_accuracy: float | None = None):
+    def __init__(self, data_dir: str | Path | None = None, strict: bool = False, agent_accuracy: float | None = None,
+                 rules: str = acebench.DEFAULT_RULES):
+        if rules not in acebench.RULES:
+            raise ValueError(f"acebench: unknown rules {rules!r}; known: {', '.join(acebench.RULES)}")
         self.data_dir = Path(data_dir) if data_dir is not None else acebench.default_data_dir()
         self.strict = strict
         self.agent_accuracy = agent_accuracy
+        self.rules = rules
+        self.other_rules = next(r for r in acebench.RULES if r != rules)
+        self._other_accuracy: dict[str, float] = {}  # category -> accuracy under other_rules, last scored
 
     @functools.lru_cache(maxsize=None)
     def _entries(self, category: str) -> dict[str, dict]:
@@ -281,21 +354,29 @@ class ACEBench(Benchmark):
             groups.setdefault(acebench.conversation_of(entry_id), []).append(entry_id)
         return list(groups.values())
 
-    def check(self, category: str, entry_id: str, prediction: Prediction) -> Verdict:
+    def check_with(self, rules: str, category: str, entry_id: str, prediction: Prediction) -> Verdict:
         entry = self._entries(category)[entry_id]
         answer = acebench.load_possible_answers(self.data_dir, category)[entry_id]
-        if self.category(category).kind == "special":
-            return acebench.check_special(category, prediction.raw, answer)
-        return acebench.check_normal(entry["function"], prediction.calls, answer, self.strict)
+        return acebench.check_entry(category, entry["function"], prediction.calls, prediction.raw, answer,
+                                    rules, self.strict)
 
-    def score_category(self, category: str, predictions: Mapping[str, Prediction],
-                       ids: Sequence[str] | None = None) -> CategoryScore:
-        steps = super().score_category(category, predictions, ids)
+    def check(self, category: str, entry_id: str, prediction: Prediction) -> Verdict:
+        return self.check_with(self.rules, category, entry_id, prediction)
+
+    def _score(self, rules: str, category: str, predictions: Mapping[str, Prediction], ids: list[str]) -> CategoryScore:
+        steps = CategoryScore(total=len(ids))
+        for entry_id in ids:
+            prediction = predictions.get(entry_id)
+            verdict = fail("no prediction") if prediction is None else self.check_with(rules, category, entry_id, prediction)
+            if verdict:
+                steps.correct += 1
+            else:
+                steps.failures[entry_id] = verdict.reason
         if self.category(category).kind != "conversation":
             return steps
         # A conversation is right only if every one of its steps is (ACEBench end-to-end accuracy).
         conversations: dict[str, list[str]] = {}
-        for entry_id in (self.entry_ids(category) if ids is None else ids):
+        for entry_id in ids:
             conversations.setdefault(acebench.conversation_of(entry_id), []).append(entry_id)
         score = CategoryScore(total=len(conversations), unit="conversation")
         for conversation, members in conversations.items():
@@ -306,8 +387,23 @@ class ACEBench(Benchmark):
                 score.correct += 1
         return score
 
+    def score_category(self, category: str, predictions: Mapping[str, Prediction],
+                       ids: Sequence[str] | None = None) -> CategoryScore:
+        ids = self.entry_ids(category) if ids is None else list(ids)
+        primary = self._score(self.rules, category, predictions, ids)
+        other = self._score(self.other_rules, category, predictions, ids)
+        self._other_accuracy[category] = other.accuracy
+        return _ACEBenchScore(primary.correct, primary.total, primary.unit, primary.failures,
+                              other_rules=self.other_rules, other=other)
+
     def summarize(self, accuracies: Mapping[str, float]) -> dict:
-        return aggregate.acebench_summary(accuracies, self.agent_accuracy)
+        summary = aggregate.acebench_summary(accuracies, self.agent_accuracy)
+        summary["rules"] = self.rules
+        if all(c in self._other_accuracy for c in accuracies):  # every category came through score_category
+            other = aggregate.acebench_summary({c: self._other_accuracy[c] for c in accuracies}, self.agent_accuracy)
+            for key in ("overall", "normal", "special"):
+                summary[f"{key}_{self.other_rules}"] = other[key]
+        return summary
 
 
 # ---------------------------------------------------------------------------------------------
@@ -474,5 +570,5 @@ def score_predictions(benchmark: Benchmark | str, predictions: PredictionSet,
             problems.append(f"{name}: {len(missing)} of {len(category_ids)} entries have no prediction "
                             f"and count as wrong ({shown})")
         scores[name] = benchmark.score_category(name, predictions.by_id, category_ids)
-    summary = benchmark.summarize({name: score.accuracy for name, score in scores.items()})
+    summary = benchmark.summarize_scores(scores)
     return ScoreReport(benchmark.name, scores, summary, problems)
