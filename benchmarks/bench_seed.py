@@ -23,9 +23,10 @@ from pathlib import Path
 
 from looptool.io import write_json
 from looptool.ledger import Ledger
-from looptool.params import load_params
-from looptool.synth.dialogue import SimulationConfig, simulate_dialogues
-from looptool.synth.pipeline import library_from_params, simulate_program
+from looptool.params import load_params, section_config
+from looptool.synth.concepts import CapabilitiesConfig
+from looptool.synth.dialogue import LLM_AGENTS, SimulationConfig, simulate_dialogues
+from looptool.synth.pipeline import library_from_config, simulate_program
 from looptool.synth.program_apis import synthesize_program
 from looptool.synth.samples import build_samples
 from looptool.synth.trees import ConstraintTree
@@ -49,7 +50,8 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(ROOT / "params.yaml")
-    library = library_from_params({"capabilities": {k: str(ROOT / v) for k, v in params["capabilities"].items()}})
+    capabilities = section_config(params, "capabilities", CapabilitiesConfig)
+    library = library_from_config(CapabilitiesConfig(str(ROOT / capabilities.concepts), str(ROOT / capabilities.dir)))
     started = time.monotonic()
     pool = synthesize_program(library, ConstraintTree.load(ROOT / params["synth_apis"]["constraint_tree"]), args.seed,
                               Ledger("bench"))
@@ -71,7 +73,7 @@ def main() -> None:
     llm_cfg = SimulationConfig.from_mapping({k: v for k, v in params["simulate"].items()
                                              if k not in ("agents", "noise", "paraphrase", "unseen_dialogues",
                                                           "unseen_share", "relative_date_rate", "enum_paraphrase_rate")}
-                                            | {"dialogues": args.llm_dialogues})
+                                            | {"dialogues": args.llm_dialogues, "agents": LLM_AGENTS})
     with tempfile.TemporaryDirectory() as tmp, open_llm({"backend": "embedded", "max_retries": 1,
                                                          "cache_path": str(Path(tmp) / "cache.sqlite"),
                                                          "server": {"n_threads": args.threads}}) as client:

@@ -20,7 +20,7 @@ from pathlib import Path
 from looptool.io import read_jsonl, write_json
 from looptool.ledger import Ledger
 from looptool.llm.server import open_llm
-from looptool.synth.dialogue import SimulationConfig, simulate_dialogues
+from looptool.synth.dialogue import LLM_AGENTS, SimulationConfig, simulate_dialogues
 from looptool.synth.validate import PoolEntry
 
 DEFAULT_POOL = Path(__file__).resolve().parents[1] / "tests" / "data" / "synth" / "pool_small.jsonl"
@@ -38,10 +38,10 @@ def main() -> None:
 
     pool = read_jsonl(args.pool, PoolEntry.from_dict)
     results = []
-    with open_llm({"backend": "embedded", "server": {"n_threads": args.threads}, "max_retries": 1}) as client:
+    with open_llm({"backend": "embedded", "server": {"n_threads": args.threads}, "max_retries": 1, "cache_path": None}) as client:
         for concurrency in args.concurrency:
             cfg = SimulationConfig(dialogues=args.dialogues, tools_per_dialogue=[2, 3], needs_per_dialogue=[1, 1],
-                                   assistant_samples=2, concurrency=concurrency)
+                                   assistant_samples=2, concurrency=concurrency, agents=dict(LLM_AGENTS))
             ledger = Ledger("bench_simulate")
             calls_before = client.usage.calls
             tokens_before = client.usage.completion_tokens

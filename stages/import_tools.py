@@ -6,8 +6,10 @@ Outputs under data/seed/imported/: tools.jsonl, ledger.jsonl, metrics.json.
 
 from pathlib import Path
 
-from looptool.params import load_params, section
-from looptool.synth.pipeline import run_import_tools
+from dataclasses import asdict
+
+from looptool.params import load_params, section_config
+from looptool.synth.pipeline import ImportToolsConfig, run_import_tools
 from looptool.tracking import log_metrics, mlflow_run
 
 OUT = Path("data/seed/imported")
@@ -15,8 +17,8 @@ OUT = Path("data/seed/imported")
 
 def main() -> None:
     params = load_params()
-    cfg = section(params, "import_tools")
-    with mlflow_run("import_tools", params={"import_tools": cfg}) as run:
+    cfg = section_config(params, "import_tools", ImportToolsConfig)
+    with mlflow_run("import_tools", params={"import_tools": asdict(cfg)}) as run:
         metrics = run_import_tools(cfg, OUT)
         log_metrics(run, metrics)
     print(f"import_tools: {metrics['files']} files, {metrics['in']} entries -> {metrics['imported_tools']} tools; "

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
 from looptool.io import read_jsonl, write_json, write_jsonl
-from looptool.loop.judge import apply_judgements, judge_mismatches, noise_audit
-from looptool.params import load_params, section
+from looptool.llm.server import LLMConfig
+from looptool.loop.judge import JudgeConfig, apply_judgements, judge_mismatches, noise_audit
+from looptool.params import AblationConfig, load_params, pipeline_seed, section_config
 from looptool.schema import Sample
 from looptool.synth.pipeline import llm_client
 from looptool.tracking import log_metrics, mlflow_run
@@ -22,16 +24,17 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    cfg, ablation = section(params, "judge"), params.get("ablation") or {}
+    cfg = section_config(params, "judge", JudgeConfig)
+    ablation = section_config(params, "ablation", AblationConfig)
     failed = read_jsonl(args.failed, Sample.from_dict)
-    with mlflow_run("judge", arm="iterative", round=args.round, params={"judge": cfg, "ablation": ablation}) as run:
+    with mlflow_run("judge", arm="iterative", round=args.round,
+                    params={"judge": asdict(cfg), "ablation": asdict(ablation)}) as run:
         judgements = None
-        if ablation.get("jglv", True) and failed:
-            with llm_client(section(params, "llm")) as client:
-                judgements = judge_mismatches(client, failed, n_judges=int(cfg.get("n_judges", 1)),
-                                              seed=int(params.get("seed", 0)), max_tokens=int(cfg.get("max_tokens", 200)),
-                                              retries=int(cfg.get("retries", 1)),
-                                              temperature=float(cfg.get("temperature", 0.7)))
+        if ablation.jglv and failed:
+            with llm_client(section_config(params, "llm", LLMConfig)) as client:
+                judgements = judge_mismatches(client, failed, n_judges=cfg.n_judges, seed=pipeline_seed(params),
+                                              max_tokens=cfg.max_tokens, retries=cfg.retries,
+                                              temperature=cfg.temperature)
         split = apply_judgements(failed, judgements)
         metrics = {"mismatches": len(failed), "verdicts": split.verdicts, "judge_ran": judgements is not None,
                    "noise_audit": noise_audit(failed, judgements), "ledger": split.ledger.summary()}

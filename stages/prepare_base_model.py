@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from looptool.models import TinyLlamaConfig, prepare_base_model
-from looptool.params import load_params, section
+from looptool.models import BaseModelConfig, prepare_base_model
+from looptool.params import load_params, section_config
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,11 +16,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="models/base")
     args = parser.parse_args(argv)
 
-    cfg = section(load_params(args.params), "base_model")
-    tiny = TinyLlamaConfig(**cfg.get("tiny", {}))
-    source = str(cfg.get("source", "embedded"))
-    print(f"prepare_base_model: source={source} -> {args.out}", flush=True)
-    info = prepare_base_model(source, Path(args.out), chat_template=cfg.get("chat_template", "auto"), tiny=tiny)
+    cfg = section_config(load_params(args.params), "base_model", BaseModelConfig)
+    print(f"prepare_base_model: source={cfg.source} -> {args.out}", flush=True)
+    info = prepare_base_model(cfg.source, Path(args.out), chat_template=cfg.chat_template, tiny=cfg.tiny)
     print(json.dumps(info, indent=2))
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
 from looptool.io import read_jsonl, write_json, write_jsonl
 from looptool.llm.policy import load_policy_engine
-from looptool.loop.probe import RetentionRule, probe, probe_metrics, split_by_probe
-from looptool.params import load_params, section
+from looptool.loop.probe import ProbeConfig, probe, probe_metrics, split_by_probe
+from looptool.params import AblationConfig, load_params, section_config
 from looptool.schema import Sample
 from looptool.tracking import log_metrics, mlflow_run
 
@@ -23,14 +24,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    cfg, ablation = section(params, "probe"), params.get("ablation") or {}
-    rule = RetentionRule(**(cfg.get("retention") or {}))
+    cfg = section_config(params, "probe", ProbeConfig)
+    ablation = section_config(params, "ablation", AblationConfig)
     samples = read_jsonl(args.data, Sample.from_dict)
-    with mlflow_run("probe", arm="iterative", round=args.round, params={"probe": cfg, "ablation": ablation}) as run:
-        engine = load_policy_engine(args.model, backend=cfg.get("backend", "auto"))
-        results = probe(engine, samples, max_new_tokens=int(cfg.get("max_new_tokens", 256)),
-                        batch_size=int(cfg.get("batch_size", 8)))
-        split = split_by_probe(samples, results, rule, keep_all_mastered=not ablation.get("high_ppl", True))
+    with mlflow_run("probe", arm="iterative", round=args.round,
+                    params={"probe": asdict(cfg), "ablation": asdict(ablation)}) as run:
+        engine = load_policy_engine(args.model, backend=cfg.backend)
+        results = probe(engine, samples, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+        split = split_by_probe(samples, results, cfg.retention, keep_all_mastered=not ablation.high_ppl)
         metrics = {**probe_metrics(results, split), "ledger": split.ledger.summary()}
         log_metrics(run, metrics)
     out = args.out_dir

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from looptool import report
 from looptool.io import atomic_open, write_json
-from looptool.params import load_params
+from looptool.params import load_params, round_specs
 
 PLOTS = {"scores": "Benchmark score per round", "composition": "Training data per round",
          "rewards": "GRPO reward curves"}
@@ -25,9 +25,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    rounds = report.round_keys(params)
-    inputs = report.collect_inputs(args.root, rounds, params.get("rounds"), params.get("static_rounds"),
-                                   params.get("evolve"))
+    round_spec = round_specs(params, "rounds")
+    rounds = list(round_spec)
+    # An absent static_rounds / evolve means "every round" (see report.collect_inputs), not "none".
+    static, evolve = (round_specs(params, k) if k in params else None for k in ("static_rounds", "evolve"))
+    inputs = report.collect_inputs(args.root, rounds, round_spec, static, evolve)
     table = report.build_summary_table(inputs.evals, report.eval_runs(rounds))
 
     out, plots = args.root / "eval", args.root / "eval" / "plots"

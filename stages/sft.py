@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 
 from looptool.io import write_json
-from looptool.params import load_params, section
+from looptool.models import BaseModelConfig
+from looptool.params import load_params, section_config
 from looptool.tracking import log_metrics, mlflow_run
-from looptool.train.common import remove_checkpoints
-from looptool.train.sft import run_sft, sft_enabled, skip_sft
+from looptool.train.common import LoraParams, remove_checkpoints
+from looptool.train.sft import SftStageConfig, run_sft, sft_enabled, skip_sft
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,12 +24,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    cfg, lora = section(params, "sft"), section(params, "lora")
-    source = str(section(params, "base_model").get("source", "embedded"))
-    if not sft_enabled(cfg.get("enabled", "auto"), source):
+    cfg = section_config(params, "sft", SftStageConfig)
+    lora = section_config(params, "lora", LoraParams)
+    source = section_config(params, "base_model", BaseModelConfig).source
+    if not sft_enabled(cfg.enabled, source):
         summary = skip_sft(args.base, args.out)
     else:
-        with mlflow_run("sft", params={"sft": cfg, "lora": lora}) as run:
+        with mlflow_run("sft", params={"sft": asdict(cfg), "lora": asdict(lora)}) as run:
             summary = run_sft(args.base, args.data, args.out, cfg, lora, run=run, keep_checkpoints=True)
             log_metrics(run, summary, prefix="summary/")
     write_json(args.metrics, summary)

@@ -7,8 +7,13 @@ paraphrase_ledger.jsonl (program user turns reworded by the LLM), metrics.json.
 
 from pathlib import Path
 
-from looptool.params import load_params, section
-from looptool.synth.pipeline import library_from_params, run_simulate
+from dataclasses import asdict
+
+from looptool.llm.server import LLMConfig
+from looptool.params import load_params, pipeline_seed, section_config
+from looptool.synth.concepts import CapabilitiesConfig
+from looptool.synth.dialogue import SimulationConfig
+from looptool.synth.pipeline import library_from_config, run_simulate
 from looptool.tracking import log_metrics, mlflow_run
 
 POOLS = [Path("data/seed/apis/apis.jsonl"), Path("data/seed/imported/tools.jsonl")]
@@ -17,11 +22,13 @@ OUT = Path("data/seed/dialogues")
 
 def main() -> None:
     params = load_params()
-    cfg, llm = section(params, "simulate"), section(params, "llm")
-    program = (cfg.get("agents") or {}).get("planner") == "program"
-    library = library_from_params(params) if program else None
-    with mlflow_run("simulate", params={"seed": params["seed"], "simulate": cfg, "llm": llm}) as run:
-        metrics = run_simulate(cfg, llm, int(params["seed"]), POOLS, OUT, library=library)
+    cfg, llm = section_config(params, "simulate", SimulationConfig), section_config(params, "llm", LLMConfig)
+    library = None
+    if cfg.agents["planner"] == "program":
+        library = library_from_config(section_config(params, "capabilities", CapabilitiesConfig))
+    seed = pipeline_seed(params)
+    with mlflow_run("simulate", params={"seed": seed, "simulate": asdict(cfg), "llm": llm.to_params_mapping()}) as run:
+        metrics = run_simulate(cfg, llm, seed, POOLS, OUT, library=library)
         log_metrics(run, metrics)
     print(f"simulate: {metrics['pool_tools']} tools, {metrics['in']} dialogues requested -> {metrics['dialogues']} "
           f"kept; rejected {metrics['rejected_by_reason']}; {metrics['dialogues_per_minute']} dialogues/min"

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 import tempfile
 from pathlib import Path
 
 from looptool.io import write_json, write_jsonl
-from looptool.params import load_params, round_train_config, section
+from looptool.params import config_from_mapping, load_params, round_train_values, section_config
 from looptool.tracking import log_metrics, mlflow_run
-from looptool.train.common import remove_checkpoints
-from looptool.train.grpo import run_grpo
+from looptool.train.common import LoraParams, remove_checkpoints
+from looptool.train.grpo import GrpoStageConfig, run_grpo
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,9 +27,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     params = load_params(args.params)
-    cfg, lora = round_train_config(params, args.round), section(params, "lora")
+    cfg = config_from_mapping(GrpoStageConfig, round_train_values(params, args.round), f"train (round {args.round})")
+    lora = section_config(params, "lora", LoraParams)
     checkpoints = f"train/{args.arm}/{args.round}"
-    with mlflow_run("train", arm=args.arm, round=args.round, params={"train": cfg, "lora": lora}) as run:
+    with mlflow_run("train", arm=args.arm, round=args.round, params={"train": asdict(cfg), "lora": asdict(lora)}) as run:
         result = run_grpo(args.model_in, args.data, args.out, cfg, lora, run=run, checkpoint_name=checkpoints,
                           keep_checkpoints=True)
         summary = {k: v for k, v in result.items() if k not in ("history", "completions")}

@@ -306,3 +306,19 @@ def test_heldout_scores_the_calls_field_not_the_raw_text(tmp_path):
     raw_only = PredictionSet(by_id={"c1": parse_prediction({"id": "c1", "calls": [], "raw":
                                     '<tool_call>{"name": "f", "arguments": {"a": "x"}}</tool_call>'})})
     assert score_predictions(benchmark, raw_only, categories=["single_call"]).categories["single_call"].correct == 0
+
+
+def test_heldout_text_labels_do_not_count_a_broken_call_attempt_as_a_reply(tmp_path):
+    # Consistent with the training reward: an output that tries to call and does not parse is wrong on
+    # a text label (BFCL's official irrelevance would count it as an abstention).
+    from looptool.eval.predictions import parse_prediction
+
+    tool = {"name": "f", "description": "F.", "parameters": {"type": "object", "properties": {}}}
+    path = tmp_path / "held.jsonl"
+    path.write_text(json.dumps({"id": "n1", "tools": [tool], "messages": [{"role": "user", "content": "hi"}],
+                                "label": "Hello!", "meta": {"need_kind": "no_tool"}}) + "\n")
+    benchmark = get_benchmark("heldout_seen", path=path)
+    broken = parse_prediction({"id": "n1", "calls": [], "raw": '<tool_call>{"name": "f", "argu'})
+    reply = parse_prediction({"id": "n1", "calls": [], "raw": "Hello! How can I help?"})
+    assert score_predictions(benchmark, PredictionSet(by_id={"n1": broken})).categories["no_tool"].correct == 0
+    assert score_predictions(benchmark, PredictionSet(by_id={"n1": reply})).categories["no_tool"].correct == 1

@@ -19,8 +19,8 @@ def sample(city):
 SAMPLES = [sample(c) for c in ("Paris", "Rome", "Oslo", "Lima", "Kyiv")]
 
 
-def out(text, ppl, n=5):
-    return SimpleNamespace(text=text, perplexity=ppl, num_tokens=n)
+def out(text, ppl, n=5, finish_reason="eos"):
+    return SimpleNamespace(text=text, perplexity=ppl, num_tokens=n, finish_reason=finish_reason)
 
 
 def right(s):
@@ -37,6 +37,12 @@ def test_mastered_and_failed():
     assert [r.mastered for r in results] == [True, True, True, False, False]
     assert results[3].calls == [{"name": "get_weather", "arguments": {"city": "Berlin"}}]
     assert results[4].parse_error and results[4].calls == []
+
+
+def test_a_text_reply_cut_off_by_the_limit_is_not_mastered():
+    chat = Sample([TOOL], [{"role": "user", "content": "Hello"}], "Hi! How can I help?")
+    done, cut = judge_outputs([chat, chat], [out("Hi there!", 1.2), out("Hi there, I can", 1.2, finish_reason="length")])
+    assert done.mastered and not cut.mastered
 
 
 @pytest.mark.parametrize("rule, expected", [

@@ -41,7 +41,7 @@ def test_plan_skeleton_is_seeded_and_follows_weights():
 def test_config_rejects_unknown_kinds_and_keys():
     with pytest.raises(ValueError, match="unknown need kinds"):
         SimulationConfig(need_kind_weights={"chitchat": 1})
-    with pytest.raises(ValueError, match="unknown simulate setting"):
+    with pytest.raises(ValueError, match=r"simulate: unknown key\(s\) \['dialogs'\]"):
         SimulationConfig.from_mapping({"dialogs": 3})
     merged = SimulationConfig.from_mapping({"max_tokens": {"planner": 99}})
     assert merged.max_tokens["planner"] == 99 and merged.max_tokens["user"] > 0

@@ -133,10 +133,11 @@ class ScriptedServer:
 
 def test_seed_flow_balances_and_emits_only_rule_passing_samples(tmp_path):
     server = ScriptedServer()
-    synth_cfg = {"context_tree": str(TREES / "context_tree.yaml"), "constraint_tree": str(TREES / "constraint_tree.yaml"),
+    synth_cfg = {"backend": "llm", "context_tree": str(TREES / "context_tree.yaml"), "constraint_tree": str(TREES / "constraint_tree.yaml"),
                  "requested": 10, "temperature": 0.7, "max_tokens": 300, "parameter_descriptions": "templated",
                  "contamination": {"bfcl": True, "acebench_dir": None}}
-    sim_cfg = {"dialogues": 6, "tools_per_dialogue": [2, 3], "needs_per_dialogue": [2, 3], "assistant_samples": 2,
+    sim_cfg = {"agents": {"planner": "llm", "user": "llm", "assistant": "llm", "tool": "llm"},
+               "dialogues": 6, "tools_per_dialogue": [2, 3], "needs_per_dialogue": [2, 3], "assistant_samples": 2,
                "tool_error_rate": 0.3, "concurrency": 2,
                "need_kind_weights": {"single_call": 2, "parallel": 1, "multi_step": 1, "needs_clarification": 1, "no_tool": 1}}
     try:
@@ -146,7 +147,7 @@ def test_seed_flow_balances_and_emits_only_rule_passing_samples(tmp_path):
             imported = run_import_tools({"files": []}, tmp_path / "imported")
             sim = run_simulate(sim_cfg, {}, 0, [tmp_path / "apis" / "apis.jsonl", tmp_path / "imported" / "tools.jsonl"],
                                tmp_path / "dialogues", client=client)
-            ver = run_verify({"judge": True, "judge_max_tokens": 60}, {}, 0, tmp_path / "dialogues" / "dialogues.jsonl",
+            ver = run_verify({"judge": True, "judge_max_tokens": 60, "judge_sample": None, "judge_min_yes": 3}, {}, 0, tmp_path / "dialogues" / "dialogues.jsonl",
                              tmp_path / "verified", client=client)
     finally:
         server.close()

@@ -18,6 +18,7 @@ from looptool.synth.trees import ConstraintTree, ContextTree, sample_api_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG = {
+    "backend": "llm", "parameter_descriptions": "generated",
     "context_tree": str(ROOT / "data" / "trees" / "context_tree.yaml"),
     "constraint_tree": str(ROOT / "data" / "trees" / "constraint_tree.yaml"),
     "requested": 6, "temperature": 0.7, "max_tokens": 300,

@@ -19,7 +19,8 @@ from looptool.schema import Call, Sample, Tool
 from looptool.synth.concepts import PHENOMENA, CapabilityLibrary
 from looptool.synth.dialogue import SimulationConfig
 from looptool.synth.noise import NOISE_TYPES
-from looptool.synth.pipeline import (library_from_params, run_build_samples, run_simulate, run_synth_apis,
+from looptool.synth.concepts import CapabilitiesConfig
+from looptool.synth.pipeline import (library_from_config, run_build_samples, run_simulate, run_synth_apis,
                                      run_verify)
 from looptool.synth.program_agents import ProgramAgents
 from looptool.synth.program_apis import synthesize_program
@@ -48,7 +49,7 @@ def mini_pool(mini):
 
 def simulate(mini, pool, n, seed=0, **overrides):
     cfg = SimulationConfig.from_mapping({"dialogues": n, "agents": PROGRAM, "tools_per_dialogue": [3, 4],
-                                         "tool_error_rate": 0.0, **overrides})
+                                         "tool_error_rate": 0.0, "noise": {"rate": 0.0}, **overrides})
     agents = ProgramAgents(mini, cfg, seed)
     tools = agents.bind_pool(pool)
     return [agents.simulate(i, tools) for i in range(n)]
@@ -128,8 +129,8 @@ def test_program_edde_variants_keep_tools_and_call_shape(mini, mini_pool):
     seeds = [Sample(s.tools, s.messages, s.label, "error_seed", 1, s.id, s.meta) for s in samples if s.expects_call][:8]
     seeds += [Sample(s.tools, s.messages, s.label, "error_seed", 1, s.id, s.meta)
               for s in samples if s.meta.get("need_kind") == "no_tool"][:2]
-    cfg = SimulationConfig.from_mapping({"agents": PROGRAM, "tool_error_rate": 0.0})
-    kept, ledger = expand_program(ProgramAgents(mini, cfg, 0), None, seeds, ExpandConfig(per_seed=2, judge=False))
+    cfg = SimulationConfig.from_mapping({"agents": PROGRAM, "tool_error_rate": 0.0, "noise": {"rate": 0.0}})
+    kept, ledger = expand_program(ProgramAgents(mini, cfg, 0), None, seeds, ExpandConfig(per_seed=2, max_seeds=None, judge=False))
     assert ledger.n_in == 2 * len(seeds) and len(kept) >= ledger.n_in / 2, ledger.rejection_reasons()
     by_id = {s.id: s for s in seeds}
     for variant in kept:
@@ -242,7 +243,7 @@ def test_no_synthesized_tool_matches_a_benchmark_function(tmp_path):
               for f in functions}
     shapes = {s for s in shapes if len(s) >= 2}
     params = load_params(ROOT / "params.yaml")
-    library = library_from_params({"capabilities": {k: str(ROOT / v) for k, v in params["capabilities"].items()}})
+    library = library_from_config(CapabilitiesConfig(**{k: str(ROOT / v) for k, v in params["capabilities"].items()}))
     run_synth_apis({**params["synth_apis"], "constraint_tree": str(CONSTRAINTS)}, {}, 0, tmp_path, library=library)
     pool = [json.loads(line)["tool"] for line in (tmp_path / "apis.jsonl").read_text().splitlines()]
     assert len(pool) >= 300
@@ -250,3 +251,15 @@ def test_no_synthesized_tool_matches_a_benchmark_function(tmp_path):
         assert normalise_name(tool["name"].rsplit(".", 1)[-1]) not in names, tool["name"]
         shape = frozenset(normalise_name(k) for k in tool["parameters"]["properties"])
         assert len(shape) < 2 or shape not in shapes, (tool["name"], sorted(shape))
+
+
+def test_a_capability_declared_unavailable_serves_no_later_need(mini, mini_pool):
+    # Found when the default need mix changed: a no-tool need named a capability as unavailable and a
+    # later need of the same dialogue was planned on it, so its tool was missing from the offered set.
+    dialogues = simulate(mini, mini_pool, 60, need_kind_weights={"no_tool": 1, "needs_clarification": 1,
+                                                                 "single_call": 1}, needs_per_dialogue=[2, 3])
+    assert len(dialogues) == 60
+    for d in dialogues:
+        offered = {t["name"] for t in d["tools"]}
+        called = {c["name"] for m in d["messages"] for c in m.get("tool_calls") or []}
+        assert called <= offered

@@ -27,7 +27,7 @@ def test_one_llm_agent_beside_the_program_planner(tmp_path, llm_agent):
     pool = synthesize_program(library, ConstraintTree.load(ROOT / "data" / "trees" / "constraint_tree.yaml"), 0, Ledger("t"))
     agents = {"planner": "program", "user": "template", "assistant": "oracle", "tool": "program", llm_agent: "llm"}
     cfg = SimulationConfig.from_mapping({
-        "dialogues": 2, "agents": agents, "need_kind_weights": {"single_call": 1}, "needs_per_dialogue": [1, 1],
+        "dialogues": 2, "unseen_dialogues": 0, "noise": {"rate": 0.0}, "paraphrase": {"rate": 0.0}, "agents": agents, "need_kind_weights": {"single_call": 1}, "needs_per_dialogue": [1, 1],
         "tools_per_dialogue": [2, 2], "tool_error_rate": 0.0, "assistant_samples": 1, "turn_retries": 1,
         "max_tokens": {"planner": 120, "user": 60, "assistant": 100, "tool": 60, "reply": 40}})
     ledger = Ledger("simulate")

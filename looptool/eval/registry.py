@@ -446,14 +446,18 @@ class HeldOutSamples(Benchmark):
         return [t.to_dict() for t in sample.tools], [dict(m) for m in sample.messages]
 
     def check(self, category: str, entry_id: str, prediction: Prediction) -> Verdict:
-        # Scored from `calls`, like every benchmark (a predictions file need not carry `raw`). The
-        # training reward also wants a text reply that ended; prediction lines do not record that.
+        # Scored from `calls`, like every benchmark (a predictions file need not carry `raw`). As in the
+        # training reward, a failed call attempt is no text reply (strict, unlike BFCL's irrelevance);
+        # the reward also wants a reply that ended, which prediction lines do not record.
         from looptool.schema import Call
         from looptool.toolcall import calls_match
 
         label = self._samples[entry_id].label
         if isinstance(label, str) or not label:
-            return fail(f"called {len(prediction.calls)} tool(s); the label is a text reply") if prediction.calls else PASS
+            if prediction.calls:
+                return fail(f"called {len(prediction.calls)} tool(s); the label is a text reply")
+            return fail("a call attempt that does not parse; the label is a text reply") \
+                if is_call_attempt(prediction.raw) else PASS
         if calls_match([Call.from_dict(c) for c in prediction.calls], label):
             return PASS
         return fail("prediction differs from the label")

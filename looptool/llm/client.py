@@ -44,6 +44,7 @@ import jsonschema
 from tqdm.auto import tqdm
 
 from looptool.llm.cache import ResponseCache, request_key
+from looptool.params import ParamsError
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class LLMServerUnreachable(LLMError):
     """No connection could be made to the server within the configured retries and timeouts."""
 
 
-class LLMConfigError(LLMError, ValueError):
+class LLMConfigError(LLMError, ParamsError):
     """The client or server configuration is invalid (unknown key, unknown server kind, ...)."""
 
 
@@ -162,13 +163,14 @@ class ClientConfig:
         self.base_url = self.base_url.rstrip("/")
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> ClientConfig:
+    def from_mapping(cls, values: Mapping[str, Any], where: str = "llm") -> ClientConfig:
         """Build from a params section; unknown keys are an error (a typo must not fall back silently)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise LLMConfigError(f"unknown client setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**dict(values))
+        from looptool.params import ParamsError, config_from_mapping
+
+        try:
+            return config_from_mapping(cls, values, where)
+        except ParamsError as err:
+            raise LLMConfigError(str(err)) from None
 
     @classmethod
     def help(cls) -> dict[str, str]:

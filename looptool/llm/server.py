@@ -107,12 +107,64 @@ class EmbeddedServerConfig:
     )
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> EmbeddedServerConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise LLMConfigError(f"unknown embedded-server setting(s) {unknown}; known: {sorted(known)}")
-        return cls(**dict(values))
+    def from_mapping(cls, values: Mapping[str, Any], where: str = "llm.server") -> EmbeddedServerConfig:
+        from looptool.params import ParamsError, config_from_mapping
+
+        try:
+            return config_from_mapping(cls, values, where)
+        except ParamsError as err:
+            raise LLMConfigError(str(err)) from None
+
+
+BACKENDS = ("embedded", "external")
+
+
+def _pipeline_client() -> ClientConfig:
+    # The seed stages' generator/judge: one request at a time (the embedded server serialises them)
+    # and a persistent cache, so a killed or repeated stage re-sends no finished request.
+    return ClientConfig(concurrency=1, max_retries=2, cache_path="data/cache/seed_llm.sqlite")
+
+
+@dataclass
+class LLMConfig:
+    """params.yaml ``llm``: the generator and judge of the seed and loop stages.
+
+    In the YAML the ``ClientConfig`` fields sit at the top level of the section, beside ``backend``
+    and ``server``.
+    """
+
+    backend: str = field(default="embedded", metadata={
+        "help": "embedded: start the llama.cpp server with the SmolLM2 GGUF; external: use base_url."})
+    server: EmbeddedServerConfig = field(default_factory=lambda: EmbeddedServerConfig(n_threads=1), metadata={
+        "help": "The embedded server (backend embedded only). n_threads 1 is robust on a shared 2-core machine: "
+                "llama.cpp threads spin-wait on each other, and with another busy process 2 threads ran at "
+                "0.3 tok/s (measured)."})
+    client: ClientConfig = field(default_factory=_pipeline_client, metadata={"help": "The chat client."})
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise LLMConfigError(f"unknown LLM backend {self.backend!r}; expected one of {BACKENDS}")
+
+    @classmethod
+    def from_params_mapping(cls, values: Mapping[str, Any], where: str = "llm") -> LLMConfig:
+        from looptool.params import ParamsError, config_from_mapping
+
+        values = dict(values)
+        backend = values.pop("backend", cls.backend)
+        server = values.pop("server", None)
+        if backend == "external" and server:
+            raise LLMConfigError(f"{where}.server settings only apply to backend 'embedded'")
+        base = cls()
+        try:
+            return cls(backend=backend,
+                       server=config_from_mapping(EmbeddedServerConfig, server or {}, f"{where}.server", base=base.server),
+                       client=config_from_mapping(ClientConfig, values, where, base=base.client))
+        except ParamsError as err:
+            raise LLMConfigError(str(err)) from None
+
+    def to_params_mapping(self) -> dict[str, Any]:
+        """The flat YAML layout (what params.yaml states)."""
+        return {"backend": self.backend, **dataclasses.asdict(self.client), "server": dataclasses.asdict(self.server)}
 
 
 def model_file(config: EmbeddedServerConfig) -> Path:
@@ -278,11 +330,8 @@ class EmbeddedServer:
         self.stop()
 
 
-BACKENDS = ("embedded", "external")
-
-
 @contextlib.contextmanager
-def open_llm(section: Mapping[str, Any], *, check: bool = True) -> Iterator[ChatClient]:
+def open_llm(section: LLMConfig | Mapping[str, Any], *, check: bool = True) -> Iterator[ChatClient]:
     """Yield a ready ``ChatClient`` for a params section; start the embedded server only if asked.
 
     ``section`` holds ``backend`` ("embedded" or "external"), any ``ClientConfig`` field, and for the
@@ -300,28 +349,17 @@ def open_llm(section: Mapping[str, Any], *, check: bool = True) -> Iterator[Chat
     fingerprint, or for "external" what the server reports about ``model`` (vLLM's ``root``; only
     asked with ``check=True``) plus ``model_revision`` when set.
     """
-    values = dict(section)
-    backend = values.pop("backend", "external")
-    server_values = values.pop("server", None) or {}
-    if backend not in BACKENDS:
-        raise LLMConfigError(f"unknown LLM backend {backend!r}; expected one of {BACKENDS}")
-    if backend == "external":
-        if server_values:
-            raise LLMConfigError("'server' settings only apply to backend 'embedded'")
-        with ChatClient(ClientConfig.from_mapping(values)) as client:
+    config = section if isinstance(section, LLMConfig) else LLMConfig.from_params_mapping(section)
+    if config.backend == "external":
+        with ChatClient(config.client) as client:
             if check:
                 client.identify_served_model()
             yield client
         return
 
-    server_config = EmbeddedServerConfig.from_mapping(server_values)
-    if "model" in values:
-        server_config.model_alias = values["model"]
-    values.pop("base_url", None)  # the embedded server's address is only known once it runs
-    values["kind"] = "llama_cpp"
+    server_config = dataclasses.replace(config.server, model_alias=config.client.model)
     with EmbeddedServer(server_config) as server:
-        client_config = ClientConfig.from_mapping(
-            {**values, "base_url": server.base_url, "model": server_config.model_alias}
-        )
+        # The embedded server's address is only known once it runs.
+        client_config = dataclasses.replace(config.client, base_url=server.base_url, kind="llama_cpp")
         with ChatClient(client_config, served_model=embedded_model_identity(server_config)) as client:
             yield client

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from looptool.ledger import Ledger
 from looptool.schema import Sample
@@ -14,6 +14,13 @@ from looptool.schema import Sample
 # When two parts hold the same content, the first in this order keeps it: a corrected label or an
 # error seed says more about the sample than its being mastered or fresh.
 PRIORITY = ("corrected", "error_seed", "edde", "hppl", "fresh", "seed")
+
+
+@dataclass
+class AssembleConfig:
+    """params.yaml ``assemble``: what joins the next round's data besides the loop's own samples."""
+
+    fresh_size: int = field(default=8, metadata={"help": "Unused seed samples added per round (a new slice each round)."})
 
 
 def fresh_slice(pool: Sequence[Sample], round_index: int, size: int) -> list[Sample]:

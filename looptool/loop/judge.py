@@ -33,7 +33,7 @@ import json
 import random
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from looptool.ledger import Ledger
@@ -57,6 +57,23 @@ JUDGE_SYSTEM = (
     "text when no call is possible or a required value is missing. First write a short analysis of the "
     "errors you see, then answer with one of: only_A, only_B, both, neither."
 )
+
+
+@dataclass
+class JudgeConfig:
+    """params.yaml ``judge``: how the JGLV judge is asked."""
+
+    n_judges: int = field(default=1, metadata={
+        "help": "Votes per mismatch: 1 = one greedy vote; several = sampled votes and a majority (ties keep the label)."})
+    retries: int = field(default=1, metadata={
+        "help": "Re-asks of a vote whose reply names no verdict (sampled); then judge_failed."})
+    temperature: float = field(default=0.7, metadata={
+        "help": "Sampling temperature of the votes (n_judges > 1) and of every retry."})
+    max_tokens: int = field(default=200, metadata={"help": "Generation limit of one verdict."})
+
+    def __post_init__(self) -> None:
+        if self.n_judges < 1 or self.retries < 0:
+            raise ValueError(f"judge.n_judges must be >= 1 and judge.retries >= 0, got {self.n_judges}, {self.retries}")
 
 
 @dataclass

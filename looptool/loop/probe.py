@@ -42,6 +42,17 @@ class RetentionRule:
 
 
 @dataclass
+class ProbeConfig:
+    """params.yaml ``probe``: greedy decoding of the round's model on its own training data."""
+
+    backend: str = field(default="auto", metadata={"help": "Policy engine: auto (vLLM when installed + CUDA) | hf | vllm."})
+    max_new_tokens: int = field(default=192, metadata={"help": "Generation limit per sample."})
+    batch_size: int = field(default=8, metadata={"help": "Prompts per generate call."})
+    retention: RetentionRule = field(default_factory=RetentionRule, metadata={
+        "help": "Which mastered samples count as high-perplexity (kept for the next round)."})
+
+
+@dataclass
 class ProbeResult:
     """One sample's probe: the greedy output, its calls, whether it matches, and its perplexity."""
 

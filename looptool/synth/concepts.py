@@ -188,6 +188,14 @@ def _concept(key: str, raw: Any, where: str) -> Concept:
 
 
 @dataclass
+class CapabilitiesConfig:
+    """params.yaml ``capabilities``: the concept library and the capability files (program backends)."""
+
+    concepts: str = field(default="data/trees/concepts.yaml", metadata={"help": "Core concept library (YAML)."})
+    dir: str = field(default="data/trees/capabilities", metadata={"help": "Folder of capability files (*.yaml)."})
+
+
+@dataclass
 class CapabilityLibrary:
     concepts: dict[str, Concept]
     capabilities: list[Capability]

@@ -12,6 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ from looptool.io import read_jsonl, write_json, write_jsonl
 from looptool.ledger import Ledger
 from looptool.schema import NEED_KINDS, Sample
 from looptool.synth.apis import synthesize
-from looptool.synth.concepts import PHENOMENA, CapabilityLibrary
+from looptool.params import as_config
+from looptool.synth.concepts import PHENOMENA, CapabilitiesConfig, CapabilityLibrary
 from looptool.synth.dialogue import DialogueFailed, DialogueSimulator, SimulationConfig, simulate_dialogues
 from looptool.synth.paraphrase import paraphrase_dialogues
 from looptool.synth.program_agents import BoundTool, ProgramAgents
@@ -33,8 +35,81 @@ from looptool.synth.verify import verify_dialogues
 logger = logging.getLogger(__name__)
 
 
+# ------------------------------------------------------------------------ the seed stages' params
+@dataclass
+class ContaminationConfig:
+    """Which benchmarks' functions a generated or imported tool must not resemble."""
+
+    bfcl: bool = field(default=True, metadata={"help": "Drop tools named or shaped like BFCL v3 functions."})
+    acebench_dir: str | None = field(default="default", metadata={
+        "help": "ACEBench data_en directory; default = ../shared/acebench_data; null = skip ACEBench."})
+
+
+@dataclass
+class SynthApisConfig:
+    """params.yaml ``synth_apis``: the API pool from the context x constraint trees."""
+
+    backend: str = field(default="program", metadata={
+        "help": "program: one tool per capability, shaped by a constraint-tree path (fast, exact); llm: the generator "
+                "writes a tool from a context-tree path (the paper; use with a strong generator)."})
+    context_tree: str = field(default="data/trees/context_tree.yaml", metadata={"help": "Context tree (llm backend)."})
+    constraint_tree: str = field(default="data/trees/constraint_tree.yaml", metadata={"help": "Constraint tree."})
+    requested: int = field(default=8, metadata={
+        "help": "llm backend: API specs sampled from the trees (one generator request each)."})
+    temperature: float = field(default=0.7, metadata={"help": "Generator temperature (llm backend)."})
+    max_tokens: int = field(default=320, metadata={"help": "A reply that hits it is rejected as generator_truncated."})
+    parameter_descriptions: str = field(default="templated", metadata={
+        "help": "generated: the generator writes every parameter description (best with a strong generator); "
+                "templated: written from the spec (e.g. 'e.g. 4 inch'), about half the generated tokens."})
+    contamination: ContaminationConfig = field(default_factory=ContaminationConfig, metadata={
+        "help": "Benchmark contamination filter."})
+
+    def __post_init__(self) -> None:
+        if self.backend not in ("program", "llm"):
+            raise ValueError(f"synth_apis.backend must be program or llm, got {self.backend!r}")
+        if self.parameter_descriptions not in ("generated", "templated"):
+            raise ValueError(f"synth_apis.parameter_descriptions must be generated or templated, "
+                             f"got {self.parameter_descriptions!r}")
+
+
+@dataclass
+class ImportToolsConfig:
+    """params.yaml ``import_tools``: user tool documents added to the API pool."""
+
+    files: list[str] = field(default_factory=list, metadata={
+        "help": "JSON/YAML tool lists (OpenAI / ToolBench style) or OpenAPI 3 documents; empty = nothing to import."})
+    contamination: ContaminationConfig = field(default_factory=ContaminationConfig, metadata={
+        "help": "Benchmark contamination filter."})
+
+
+@dataclass
+class VerifySeedConfig:
+    """params.yaml ``verify_seed``: rules, then the LLM judge, on every simulated dialogue."""
+
+    judge: bool = field(default=True, metadata={"help": "false = rules only."})
+    judge_sample: int | None = field(default=16, metadata={
+        "help": "Dialogues sent to the judge (a seeded sample; the others pass on the rules, recorded as "
+                "judge=not_sampled); null = all. The embedded judge takes ~5 s per dialogue here."})
+    judge_max_tokens: int = field(default=120, metadata={"help": "Generation limit of one verdict."})
+    judge_min_yes: int = field(default=1, metadata={
+        "help": "Of the judge's 3 yes/no checks, how many must be yes. Use 3 with a real judge; the embedded SmolLM2 "
+                "answered 'yes, no, no' to every rule-clean dialogue whatever its content (measured)."})
+
+
+@dataclass
+class BuildSamplesConfig:
+    """params.yaml ``build_samples``: per-step samples, split by dialogue."""
+
+    heldout_size: int | float = field(default=120, metadata={
+        "help": "heldout_seen: a count (int) or share (float) of the training-capability samples, whole dialogues."})
+    round1_size: int | float = field(default=24, metadata={
+        "help": "The round-1 slice (SFT and GRPO round 1): count or share of the rest; the remainder is the pool."})
+    extra_samples: list[str] = field(default_factory=list, metadata={
+        "help": "JSONL files of Samples you already have, added after the same rule checks."})
+
+
 @contextlib.contextmanager
-def llm_client(llm_section: dict[str, Any]) -> Iterator[Any]:
+def llm_client(llm_section: Any) -> Iterator[Any]:
     """The generator/judge client for a params ``llm`` section (starts the embedded server if asked)."""
     from looptool.llm.server import open_llm  # imported late: rule-only paths need no server code
 
@@ -42,17 +117,14 @@ def llm_client(llm_section: dict[str, Any]) -> Iterator[Any]:
         yield client
 
 
-def library_from_params(params: dict[str, Any]) -> CapabilityLibrary:
-    """The capability library named by the params section ``capabilities`` ({concepts, dir})."""
-    cfg = params.get("capabilities") or {}
-    if not cfg.get("concepts") or not cfg.get("dir"):
-        raise ValueError("params.yaml needs a 'capabilities' section with 'concepts' (file) and 'dir' (folder)")
-    return CapabilityLibrary.load(cfg["concepts"], cfg["dir"])
+def library_from_config(cfg: CapabilitiesConfig) -> CapabilityLibrary:
+    """The capability library named by the params section ``capabilities``."""
+    return CapabilityLibrary.load(cfg.concepts, cfg.dir)
 
 
-def contamination_index(cfg: dict[str, Any]) -> ContaminationIndex:
-    """``{bfcl: bool, acebench_dir: path | "default" | null}`` -> index of benchmark functions."""
-    ace = cfg.get("acebench_dir")
+def contamination_index(cfg: ContaminationConfig) -> ContaminationIndex:
+    """The index of benchmark functions a tool must not resemble."""
+    ace = cfg.acebench_dir
     if ace == "default":
         from looptool.eval.acebench import default_data_dir
 
@@ -60,7 +132,7 @@ def contamination_index(cfg: dict[str, Any]) -> ContaminationIndex:
     if ace is not None and not Path(ace).is_dir():
         logger.warning("ACEBench data not found at %s: the contamination filter covers BFCL only", ace)
         ace = None
-    return ContaminationIndex.from_benchmarks(bfcl=bool(cfg.get("bfcl", True)), acebench_dir=ace)
+    return ContaminationIndex.from_benchmarks(bfcl=cfg.bfcl, acebench_dir=ace)
 
 
 def _finish(ledger: Ledger, ledger_path: Path, metrics_path: Path, extra: dict[str, Any]) -> dict[str, Any]:
@@ -75,14 +147,15 @@ def _usage(client: Any) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ synth_apis
-def run_synth_apis(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, out_dir: Path,
+def run_synth_apis(cfg: SynthApisConfig | dict[str, Any], llm_section: Any, seed: int, out_dir: Path,
                    client: Any | None = None, library: CapabilityLibrary | None = None) -> dict[str, Any]:
     """Sample ``cfg.requested`` specs from the trees, generate, validate; writes apis.jsonl + ledger + metrics."""
+    cfg = as_config(SynthApisConfig, cfg, "synth_apis")
     started = time.monotonic()
-    constraints = ConstraintTree.load(cfg["constraint_tree"])
-    contamination = contamination_index(cfg.get("contamination") or {})
+    constraints = ConstraintTree.load(cfg.constraint_tree)
+    contamination = contamination_index(cfg.contamination)
     ledger = Ledger("synth_apis")
-    if cfg.get("backend", "llm") == "program":
+    if cfg.backend == "program":
         if library is None:
             raise ValueError("synth_apis.backend: program needs the capability library (params section capabilities)")
         pool = synthesize_program(library, constraints, seed, ledger, contamination)
@@ -91,13 +164,13 @@ def run_synth_apis(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, 
             "backend": "program", "requested": len(library.capabilities), "valid_apis": len(pool),
             "capabilities": len(library.capabilities), "domains": len(library.domains),
             "concepts": len(library.concepts), "wall_s": round(time.monotonic() - started, 1)})
-    context = ContextTree.load(cfg["context_tree"])
-    specs = [sample_api_spec(context, constraints, seed, i) for i in range(int(cfg["requested"]))]
+    context = ContextTree.load(cfg.context_tree)
+    specs = [sample_api_spec(context, constraints, seed, i) for i in range(cfg.requested)]
     with contextlib.ExitStack() as stack:
         client = client or stack.enter_context(llm_client(llm_section))
-        pool = synthesize(client, specs, seed=seed, max_tokens=int(cfg["max_tokens"]),
-                          temperature=float(cfg["temperature"]), contamination=contamination, ledger=ledger,
-                          describe_parameters=cfg.get("parameter_descriptions", "generated") == "generated")
+        pool = synthesize(client, specs, seed=seed, max_tokens=cfg.max_tokens, temperature=cfg.temperature,
+                          contamination=contamination, ledger=ledger,
+                          describe_parameters=cfg.parameter_descriptions == "generated")
         usage = _usage(client)
     write_jsonl(out_dir / "apis.jsonl", pool)
     return _finish(ledger, out_dir / "ledger.jsonl", out_dir / "metrics.json", {
@@ -106,11 +179,12 @@ def run_synth_apis(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, 
 
 
 # ---------------------------------------------------------------------------------- import_tools
-def run_import_tools(cfg: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+def run_import_tools(cfg: ImportToolsConfig | dict[str, Any], out_dir: Path) -> dict[str, Any]:
     """Validate the configured import files; with none configured, an empty pool and a ledger saying so."""
-    files = [Path(f) for f in cfg.get("files") or []]
+    cfg = as_config(ImportToolsConfig, cfg, "import_tools")
+    files = [Path(f) for f in cfg.files]
     ledger = Ledger("import_tools")
-    contamination = contamination_index(cfg.get("contamination") or {}) if files else None
+    contamination = contamination_index(cfg.contamination) if files else None
     pool = import_tools(files, contamination=contamination, ledger=ledger)
     if not files:
         ledger.expect(0)
@@ -140,10 +214,10 @@ def merge_pools(sources: list[list[PoolEntry]], ledger: Ledger) -> list[PoolEntr
     return merged
 
 
-def run_simulate(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, pool_paths: list[Path],
+def run_simulate(cfg: SimulationConfig | dict[str, Any], llm_section: Any, seed: int, pool_paths: list[Path],
                  out_dir: Path, client: Any | None = None, library: CapabilityLibrary | None = None) -> dict[str, Any]:
     started = time.monotonic()
-    sim_cfg = SimulationConfig.from_mapping(cfg)
+    sim_cfg = as_config(SimulationConfig, cfg, "simulate")
     pool_ledger = Ledger("api_pool")
     pool = merge_pools([read_jsonl(p, PoolEntry.from_dict) for p in pool_paths], pool_ledger)
     pool_ledger.write(out_dir / "pool_ledger.jsonl")
@@ -234,19 +308,19 @@ def simulate_program(library: CapabilityLibrary, pool: list[PoolEntry], cfg: Sim
 
 
 # ----------------------------------------------------------------------------------- verify_seed
-def run_verify(cfg: dict[str, Any], llm_section: dict[str, Any], seed: int, dialogues_path: Path,
+def run_verify(cfg: VerifySeedConfig | dict[str, Any], llm_section: Any, seed: int, dialogues_path: Path,
                out_dir: Path, client: Any | None = None) -> dict[str, Any]:
+    cfg = as_config(VerifySeedConfig, cfg, "verify_seed")
     started = time.monotonic()
     dialogues = read_jsonl(dialogues_path)
     ledger = Ledger("verify_seed")
-    use_judge = bool(cfg.get("judge", True))
+    use_judge = cfg.judge
     with contextlib.ExitStack() as stack:
         if use_judge and client is None and dialogues:
             client = stack.enter_context(llm_client(llm_section))
-        verified = verify_dialogues(dialogues, client=client, seed=seed, judge_max_tokens=int(cfg["judge_max_tokens"]),
-                                    ledger=ledger, use_judge=use_judge,
-                                    judge_min_yes=int(cfg.get("judge_min_yes", 3)),
-                                    judge_sample=cfg.get("judge_sample"))
+        verified = verify_dialogues(dialogues, client=client, seed=seed, judge_max_tokens=cfg.judge_max_tokens,
+                                    ledger=ledger, use_judge=use_judge, judge_min_yes=cfg.judge_min_yes,
+                                    judge_sample=cfg.judge_sample)
         usage = _usage(client) if client is not None else {}
     write_jsonl(out_dir / "dialogues.jsonl", verified)
     by_part: dict[str, int] = {}
@@ -277,7 +351,7 @@ def add_extra_samples(paths: list[str], ledger: Ledger) -> list[Sample]:
     return accepted
 
 
-def run_build_samples(cfg: dict[str, Any], seed: int, dialogues_path: Path, round1_path: Path, pool_path: Path,
+def run_build_samples(cfg: BuildSamplesConfig | dict[str, Any], seed: int, dialogues_path: Path, round1_path: Path, pool_path: Path,
                       out_dir: Path, heldout_path: Path | None = None,
                       heldout_unseen_path: Path | None = None) -> dict[str, Any]:
     """Per-step samples -> held-out sets, the round-1 slice and the pool, split by dialogue.
@@ -285,12 +359,13 @@ def run_build_samples(cfg: dict[str, Any], seed: int, dialogues_path: Path, roun
     ``heldout_path`` receives the held-out samples of training tools (``heldout_seen``) and
     ``heldout_unseen_path`` those of the held-out capabilities; both are never trained on.
     """
+    cfg = as_config(BuildSamplesConfig, cfg, "build_samples")
     dialogues = read_jsonl(dialogues_path)
     ledger = Ledger("build_samples")
     samples = build_samples(dialogues, ledger)
-    samples += add_extra_samples(cfg.get("extra_samples") or [], ledger)
-    heldout_size = cfg.get("heldout_size", 0) if heldout_path is not None else 0
-    unseen, heldout, round1, rest = split_by_dialogue(samples, seed, heldout_size, cfg["round1_size"])
+    samples += add_extra_samples(cfg.extra_samples, ledger)
+    heldout_size = cfg.heldout_size if heldout_path is not None else 0
+    unseen, heldout, round1, rest = split_by_dialogue(samples, seed, heldout_size, cfg.round1_size)
     if unseen and heldout_unseen_path is None:
         raise ValueError("samples of held-out capabilities need a heldout_unseen path")
     bad = [s.id for s in unseen + heldout + round1 + rest if check_sample(Sample.from_dict(s.to_dict()))]

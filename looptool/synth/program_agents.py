@@ -189,7 +189,12 @@ class ProgramAgents:
                   if a.name != b.name and a.subdomain == b.subdomain and self._chain_link(a, b)]
         for n in range(n_needs):
             kind = forced_kind if forced_kind and n == 0 else rng.choices(kinds, weights)[0]
-            need = self._plan_need(rng, kind, tools_pool, chains, chosen)
+            # A capability an earlier no-tool need asked for (as unavailable) cannot serve a later need.
+            blocked = {m.unavailable for m in needs if m.unavailable}
+            usable = [t for t in tools_pool if t.capability not in blocked] if blocked else tools_pool
+            usable_chains = [(a, b) for a, b in chains if by_name[a].capability not in blocked
+                             and by_name[b].capability not in blocked] if blocked else chains
+            need = self._plan_need(rng, kind, usable, usable_chains, chosen)
             needs.append(need)
             for name in need.tools:
                 if name not in chosen:

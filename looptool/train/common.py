@@ -7,7 +7,6 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -37,11 +36,9 @@ class LoraParams:
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "LoraParams":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(params) - known)
-        if unknown:
-            raise ValueError(f"unknown lora params {unknown}; known: {sorted(known)}")
-        return cls(**params)
+        from looptool.params import config_from_mapping
+
+        return config_from_mapping(cls, params, "lora")
 
     def to_peft(self) -> Any:
         from peft import LoraConfig
@@ -69,12 +66,24 @@ def device_settings(device: str) -> dict[str, Any]:
     raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
 
 
-def split_params(section: dict[str, Any], ours: Iterable[str]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Split a params section into LoopTool's own keys and the keys passed to TRL's config as is."""
-    ours = set(ours)
-    mine = {k: v for k, v in section.items() if k in ours}
-    trl = {k: v for k, v in section.items() if k not in ours}
-    return mine, trl
+def trl_stage_config(cls: type, values: Any, where: str, trl_config: str) -> Any:
+    """A training section: LoopTool's own keys (the fields of ``cls`` but ``trl``) parsed and
+    type-checked, every other key kept in ``trl`` for TRL's ``trl_config`` class (names checked)."""
+    import trl
+
+    from looptool.params import ParamsError, fields_from_mapping
+
+    values = dict(values or {})
+    own_names = {f.name for f in fields(cls)} - {"trl"}
+    own = {k: v for k, v in values.items() if k in own_names}
+    rest = {k: v for k, v in values.items() if k not in own_names}
+    config = fields_from_mapping(cls, own, where)
+    try:
+        check_trl_keys(getattr(trl, trl_config), rest)
+    except ValueError as err:
+        raise ParamsError(f"params.yaml {where}: {err}") from None
+    config.trl = rest
+    return config
 
 
 def check_trl_keys(config_cls: type, trl_params: dict[str, Any]) -> None:

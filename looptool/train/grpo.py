@@ -2,30 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from looptool.llm.policy import stop_token_ids
+from looptool.params import as_config
 from looptool.train.common import (
     LoraParams,
     MlflowStepLogger,
     ResumableRun,
     build_trl_config,
-    check_trl_keys,
     device_settings,
     load_for_training,
     merge_and_save,
     model_fingerprint,
-    split_params,
     train_or_restore,
+    trl_stage_config,
 )
 from looptool.train.data import grpo_rows, load_samples
 from looptool.train.rewards import get_reward
 
-# Keys of params.yaml's `train` section that are LoopTool's own; all others go to TRL's GRPOConfig.
-GRPO_OWN_KEYS = ("device", "reward", "max_prompt_length", "log_completion_groups")
+
+@dataclass
+class GrpoStageConfig:
+    """params.yaml ``train`` (with a round's ``rounds.<key>.train`` overrides): LoopTool's own keys;
+    every other key goes to TRL's ``GRPOConfig`` unchanged (``trl``)."""
+
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda."})
+    reward: str = field(default="binary", metadata={
+        "help": "binary (the paper's) | partial (F1 over calls; an ablation, never the default)."})
+    max_prompt_length: int | None = field(default=2048, metadata={
+        "help": "Longer prompts are left out (counted): a cut tool list teaches wrong calls."})
+    log_completion_groups: int = field(default=2, metadata={
+        "help": "Groups of completions kept per logging step (MLflow artifact)."})
+    trl: dict[str, Any] = field(default_factory=dict, metadata={"help": "GRPOConfig fields (the section's other keys)."})
+
+    @classmethod
+    def from_params_mapping(cls, values: Any, where: str = "train") -> "GrpoStageConfig":
+        return trl_stage_config(cls, values, where, "GRPOConfig")
 
 
 class CompletionRecorder:
@@ -57,8 +75,8 @@ def run_grpo(
     model_dir: Path,
     data_path: Path,
     out_dir: Path,
-    section: dict[str, Any],
-    lora: dict[str, Any],
+    section: GrpoStageConfig | dict[str, Any],
+    lora: LoraParams | dict[str, Any],
     run: Any = None,
     checkpoint_name: str = "grpo",
     callbacks: list[Any] | None = None,
@@ -71,25 +89,25 @@ def run_grpo(
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
 
-    own, trl_params = split_params(section, GRPO_OWN_KEYS)
-    check_trl_keys(GRPOConfig, trl_params)
-    lora_params = LoraParams.from_params(lora)
-    reward_fn = get_reward(own.get("reward", "binary"))
+    cfg = as_config(GrpoStageConfig, section, "train")
+    trl_params = cfg.trl
+    lora_params = as_config(LoraParams, lora, "lora")
+    reward_fn = get_reward(cfg.reward)
     samples = load_samples(data_path)
     model, tokenizer = load_for_training(Path(model_dir), "previous round model")
-    rows, prompt_stats = grpo_rows(samples, tokenizer, own.get("max_prompt_length"))
+    rows, prompt_stats = grpo_rows(samples, tokenizer, cfg.max_prompt_length)
 
     resumable = ResumableRun(checkpoint_name, {
         "model": model_fingerprint(Path(model_dir)), "data": [s.id for s in samples],
-        "train": section, "lora": lora,
+        "train": dataclasses.asdict(cfg), "lora": dataclasses.asdict(lora_params),
     })
     config = build_trl_config(
         GRPOConfig, trl_params,
         output_dir=str(resumable.dir), report_to="none", save_strategy="steps", save_total_limit=2,
-        **device_settings(own.get("device", "auto")),
+        **device_settings(cfg.device),
     )
     recorder = CompletionRecorder(
-        reward_fn, every=config.logging_steps, groups=int(own.get("log_completion_groups", 2)),
+        reward_fn, every=config.logging_steps, groups=cfg.log_completion_groups,
         group_size=config.num_generations, stop_ids=stop_token_ids(tokenizer, getattr(model, "generation_config", None)),
     )
     logger = MlflowStepLogger(run)

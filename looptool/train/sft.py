@@ -7,28 +7,42 @@ paper's Qwen3 setting) skip it.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from looptool.models import MANIFEST
+from looptool.params import as_config
 from looptool.train.common import (
     LoraParams,
     MlflowStepLogger,
     ResumableRun,
     build_trl_config,
-    check_trl_keys,
     device_settings,
     load_for_training,
     merge_and_save,
     model_fingerprint,
-    split_params,
     train_or_restore,
+    trl_stage_config,
 )
 from looptool.train.data import TrainingInputError, load_samples, sft_rows
 
-# Keys of params.yaml's `sft` section that are LoopTool's own; all others go to TRL's SFTConfig.
-SFT_OWN_KEYS = ("enabled", "device")
+
+@dataclass
+class SftStageConfig:
+    """params.yaml ``sft``: LoopTool's own keys; every other key of the section goes to TRL's
+    ``SFTConfig`` unchanged (``trl``; TRL's own defaults apply to the keys not given)."""
+
+    enabled: bool | str = field(default="auto", metadata={
+        "help": "auto: on for the embedded/tiny base models (weak at tool calls), off for your own; or true/false."})
+    device: str = field(default="auto", metadata={"help": "auto | cpu | cuda."})
+    trl: dict[str, Any] = field(default_factory=dict, metadata={"help": "SFTConfig fields (the section's other keys)."})
+
+    @classmethod
+    def from_params_mapping(cls, values: Any, where: str = "sft") -> "SftStageConfig":
+        return trl_stage_config(cls, values, where, "SFTConfig")
 
 
 def sft_enabled(setting: Any, base_source: str) -> bool:
@@ -44,8 +58,8 @@ def run_sft(
     base_dir: Path,
     data_path: Path,
     out_dir: Path,
-    section: dict[str, Any],
-    lora: dict[str, Any],
+    section: SftStageConfig | dict[str, Any],
+    lora: LoraParams | dict[str, Any],
     run: Any = None,
     checkpoint_name: str = "sft",
     callbacks: list[Any] | None = None,
@@ -55,25 +69,25 @@ def run_sft(
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
 
-    own, trl_params = split_params(section, SFT_OWN_KEYS)
-    check_trl_keys(SFTConfig, trl_params)
-    lora_params = LoraParams.from_params(lora)
+    cfg = as_config(SftStageConfig, section, "sft")
+    trl_params = cfg.trl
+    lora_params = as_config(LoraParams, lora, "lora")
     samples = load_samples(data_path)
     model, tokenizer = load_for_training(Path(base_dir), "base model")
     rows = sft_rows(samples, tokenizer)
-    max_length = trl_params.get("max_length", 1024)
+    max_length = trl_params.get("max_length", SFTConfig.__dataclass_fields__["max_length"].default)  # TRL's default
     kept = [r for r in rows if len(tokenizer(r["prompt"] + r["completion"], add_special_tokens=False)["input_ids"]) <= max_length]
     if not kept:
         raise TrainingInputError(f"every sample is longer than sft.max_length={max_length} tokens")
 
     resumable = ResumableRun(checkpoint_name, {
         "model": model_fingerprint(Path(base_dir)), "data": [s.id for s in samples],
-        "sft": section, "lora": lora,
+        "sft": dataclasses.asdict(cfg), "lora": dataclasses.asdict(lora_params),
     })
     config = build_trl_config(
         SFTConfig, trl_params,
         output_dir=str(resumable.dir), report_to="none", save_strategy="steps", save_total_limit=2,
-        completion_only_loss=True, dataset_num_proc=None, **device_settings(own.get("device", "auto")),
+        completion_only_loss=True, dataset_num_proc=None, **device_settings(cfg.device),
     )
     logger = MlflowStepLogger(run)
     trainer = SFTTrainer(
