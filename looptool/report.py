@@ -21,6 +21,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
+from looptool.eval.stats import paired_comparison, wilson_interval
 from looptool.io import atomic_open
 
 BASE_RUN = ("base", "r0")
@@ -75,6 +76,8 @@ class ReportInputs:
     missing: list[str] = field(default_factory=list)
     # Static rounds read from the iterative arm (the same computation, run once).
     shared_static: list[str] = field(default_factory=list)
+    # (arm, round) -> {benchmark: {category: {item id: 0/1}}} (eval/<arm>/<round>/outcomes.json)
+    outcomes: dict[tuple[str, str], dict | None] = field(default_factory=dict)
 
 
 def eval_runs(rounds: Sequence[str]) -> list[tuple[str, str]]:
@@ -154,6 +157,7 @@ def collect_inputs(root: str | Path, rounds: Sequence[str], params_rounds: Mappi
     for arm, r in eval_runs(rounds):
         source = "iterative" if arm == "static" and r in inputs.shared_static else arm
         inputs.evals[(arm, r)] = reader.json(f"eval/{source}/{r}/metrics.json", dict)
+        inputs.outcomes[(arm, r)] = reader.json(f"eval/{source}/{r}/outcomes.json", dict)
         if arm in TRAINED_ARMS:
             inputs.train_summaries[(arm, r)] = reader.json(f"eval/{source}/{r}/train.json", dict)
             inputs.train_curves[(arm, r)] = reader.json(f"eval/{source}/{r}/train_curve.json", list)
@@ -321,16 +325,117 @@ def headline_fields(table: SummaryTable) -> list[str]:
     return [c.field_name for c in table.columns if not c.is_category]
 
 
-def scores_metrics(table: SummaryTable) -> dict:
-    """Nested headline scores ``{arm: {round: {field: value}}}`` for `dvc metrics show` / `dvc exp show`
-    (DVC flattens nested dicts into columns but does not display a top-level list)."""
-    fields = set(headline_fields(table))
+def score_intervals(evals: Mapping[tuple[str, str], dict | None]) -> dict[tuple[str, str], dict[str, dict]]:
+    """Per run, per score field: value, n and the 95% Wilson interval.
+
+    A category's n is its item count (entries, or ACEBench conversations). A benchmark summary
+    (``*_overall``...) gets the n of all items scored and the Wilson interval of its value at that n:
+    exact for a plain proportion, an approximation for summaries that average categories (BFCL's
+    Overall, the held-out means over need kinds).
+    """
+    out: dict[tuple[str, str], dict[str, dict]] = {}
+    for run, metrics in evals.items():
+        if not metrics:
+            continue
+        fields: dict[str, dict] = {}
+        for bench, block in metrics.items():
+            if not isinstance(block, dict):
+                continue
+            categories = {c: s for c, s in (block.get("categories") or {}).items() if isinstance(s, dict)}
+            pooled_n = sum(int(s.get("total", 0)) for s in categories.values())
+            for name, score in categories.items():
+                column = Column(bench, name, name, True)
+                correct, total = int(score.get("correct", 0)), int(score.get("total", 0))
+                fields[column.field_name] = _interval(score.get("accuracy"), correct, total)
+            for key, value in (block.get("summary") or {}).items():
+                if isinstance(value, (int, float)) and not isinstance(value, bool):
+                    fields[Column(bench, key, key, False).field_name] = _interval(
+                        value, round(min(max(float(value), 0.0), 1.0) * pooled_n), pooled_n)
+        out[run] = fields
+    return out
+
+
+def _interval(value: Any, correct: int, total: int) -> dict:
+    low, high = wilson_interval(min(correct, total), total)
+    return {"value": value, "n": total, "ci_low": round(low, 4), "ci_high": round(high, 4)}
+
+
+def scores_metrics(table: SummaryTable, intervals: Mapping[tuple[str, str], dict[str, dict]] | None = None) -> dict:
+    """Nested scores ``{arm: {round: {field: value, field_n, field_ci_low, field_ci_high}}}`` for
+    `dvc metrics show` / `dvc exp show` (DVC flattens nested dicts into columns but does not display
+    a top-level list). Headline fields, and with ``intervals`` every category accuracy too."""
+    fields = set(headline_fields(table)) | {c.field_name for c in table.columns if c.is_category and c.metric == "accuracy"}
     nested: dict[str, dict] = {}
     for row in summary_rows(table, []):
-        if row["evaluated"]:
-            nested.setdefault(row["arm"], {})[row["round"]] = {
-                k: v for k, v in row.items() if k in fields and v is not None}
+        if not row["evaluated"]:
+            continue
+        run = (row["arm"], row["round"])
+        scores: dict[str, Any] = {}
+        for k, v in row.items():
+            if k not in fields or v is None:
+                continue
+            scores[k] = v
+            found = (intervals or {}).get(run, {}).get(k)
+            if found is not None:
+                scores.update({f"{k}_n": found["n"], f"{k}_ci_low": found["ci_low"], f"{k}_ci_high": found["ci_high"]})
+        nested.setdefault(row["arm"], {})[row["round"]] = scores
     return nested
+
+
+# Benchmarks on which the arms are compared item by item.
+PAIRED_BENCHMARKS = ("heldout_unseen", "heldout_seen", "bfcl-v3")
+
+
+def paired_tests(inputs: ReportInputs) -> dict[str, dict[str, dict]]:
+    """Iterative vs static per round, on the items both were scored on (all categories pooled):
+    ``{round: {benchmark: PairedComparison.to_dict() + {"same_model": bool}}}``. A round the static
+    arm shares with the iterative one is the same model (difference 0, p = 1 by construction)."""
+    out: dict[str, dict[str, dict]] = {}
+    for r in inputs.rounds:
+        iterative, static = inputs.outcomes.get(("iterative", r)), inputs.outcomes.get(("static", r))
+        if not iterative or not static:
+            continue
+        for bench in PAIRED_BENCHMARKS:
+            a, b = _pooled(iterative.get(bench)), _pooled(static.get(bench))
+            if a and b:
+                result = paired_comparison(a, b).to_dict()
+                out.setdefault(r, {})[BENCHMARK_KEYS.get(bench, bench)] = {**result, "same_model": r in inputs.shared_static}
+    return out
+
+
+def _pooled(block: Any) -> dict[str, bool]:
+    if not isinstance(block, dict):
+        return {}
+    return {f"{c}/{i}": bool(ok) for c, items in block.items() if isinstance(items, dict) for i, ok in items.items()}
+
+
+def paired_section(paired: Mapping[str, Mapping[str, dict]]) -> str:
+    if not paired:
+        return "No round has per-item outcomes of both arms (eval/<arm>/<round>/outcomes.json)."
+    rows = []
+    for r, benches in paired.items():
+        for bench, p in benches.items():
+            note = "same model (shared round)" if p.get("same_model") else ""
+            rows.append([r, bench, p["n"], percent(p["a_correct"] / p["n"]) if p["n"] else MISSING,
+                         percent(p["b_correct"] / p["n"]) if p["n"] else MISSING,
+                         f"{100 * p['difference']:+.1f}", p["a_only"], p["b_only"], f"{p['p_value']:.3g}", note])
+    return _markdown_table(["round", "benchmark", "n", "iterative %", "static %", "difference (pp)",
+                            "iterative only", "static only", "exact McNemar p", ""], rows)
+
+
+def intervals_section(table: SummaryTable, intervals: Mapping[tuple[str, str], dict[str, dict]]) -> str:
+    """Headline scores per run as value [95% Wilson interval] (n)."""
+    fields = headline_fields(table)
+    rows = []
+    for run in table.rows:
+        found = intervals.get(run) or {}
+        cells = []
+        for name in fields:
+            item = found.get(name)
+            cells.append(MISSING if item is None or item["value"] is None else
+                         f"{percent(item['value'])} [{percent(item['ci_low'])}, {percent(item['ci_high'])}] (n={item['n']})")
+        rows.append([run_label(*run), *cells])
+    return _markdown_table(["run", *fields], rows)
 
 
 def scores_by_round(table: SummaryTable, rounds: Sequence[str]) -> list[dict]:
@@ -399,9 +504,18 @@ def _no_data(axes, message: str) -> None:
     axes.text(0.5, 0.5, message, ha="center", va="center", transform=axes.transAxes, color="grey")
 
 
-def plot_scores(table: SummaryTable, rounds: Sequence[str], path: str | Path) -> None:
+def plot_scores(table: SummaryTable, rounds: Sequence[str], path: str | Path,
+                intervals: Mapping[tuple[str, str], dict[str, dict]] | None = None) -> None:
     """Headline scores per round, iterative vs static from their shared round-0 model (SFT, or
-    base without SFT), base as a horizontal line."""
+    base without SFT), base as a horizontal line; error bars are the 95% Wilson intervals."""
+    intervals = intervals or {}
+
+    def error(run: tuple[str, str], name: str, value: float) -> tuple[float, float]:
+        found = (intervals.get(run) or {}).get(name)
+        if not found:
+            return 0.0, 0.0
+        return max(0.0, 100 * (value - found["ci_low"])), max(0.0, 100 * (found["ci_high"] - value))
+
     panels = [("bfcl_overall", "BFCL v3 Overall"), ("acebench_overall", "ACEBench Overall"),
               ("heldout_unseen_overall", "Held-out, unseen tools (exact match)"),
               ("heldout_seen_overall", "Held-out, training tools (exact match)")]
@@ -418,11 +532,15 @@ def plot_scores(table: SummaryTable, rounds: Sequence[str], path: str | Path) ->
         if base is not None:
             axes.axhline(100 * base, color="grey", linestyle=":", label="base")
             drawn = True
-        for arm, marker in zip(TRAINED_ARMS, ("o", "s")):
-            points = [(0, _arm_start(table, name))] + [(i, table.value(arm, r, name)) for i, r in enumerate(rounds, start=1)]
-            points = [(x, 100 * y) for x, y in points if y is not None]
+        start = SFT_RUN if table.value(*SFT_RUN, name) is not None else BASE_RUN
+        for offset, (arm, marker) in zip((-0.05, 0.05), zip(TRAINED_ARMS, ("o", "s"))):
+            runs = [(0, start, _arm_start(table, name))] + [(i, (arm, r), table.value(arm, r, name))
+                                                            for i, r in enumerate(rounds, start=1)]
+            points = [(x + offset, 100 * y, error(run, name, y)) for x, run, y in runs if y is not None]
             if len(points) > 1:
-                axes.plot([p[0] for p in points], [p[1] for p in points], marker=marker, label=arm)
+                axes.errorbar([p[0] for p in points], [p[1] for p in points],
+                              yerr=[[p[2][0] for p in points], [p[2][1] for p in points]],
+                              marker=marker, capsize=3, label=arm)
                 drawn = True
         if drawn:
             axes.legend()
@@ -557,7 +675,14 @@ def render_report(inputs: ReportInputs, table: SummaryTable, plot_links: Mapping
     parts = ["# LoopTool report", "",
              f"Rounds configured: {', '.join(inputs.rounds) or 'none'}. Accuracies in percent; "
              f"{MISSING} = not evaluated or file missing.", "",
-             "## Final summary table", "", table_markdown(table), ""]
+             "## Final summary table", "", table_markdown(table), "",
+             "## Scores with 95% Wilson intervals", "",
+             "A summary that averages categories carries the Wilson interval of its value at the pooled n "
+             "(an approximation).", "",
+             intervals_section(table, score_intervals(inputs.evals)), "",
+             "## Iterative vs static, item by item", "",
+             "All categories of a benchmark pooled; exact McNemar test on the items one arm gets right and the "
+             "other wrong.", "", paired_section(paired_tests(inputs)), ""]
     if any(c.metric == "strict_accuracy" or c.key.endswith("_strict") for c in table.columns):
         parts += ["BFCL's official irrelevance score counts an output that tried to call a tool but could not "
                   "be read as a correct abstention; the columns marked strict count it wrong.", ""]

@@ -37,6 +37,10 @@ def main(argv: list[str] | None = None) -> None:
                               "accuracy": {c: s["accuracy"] for c, s in report_dict["categories"].items()}},
                         prefix=f"{name}/")
     write_jsonl(args.out_dir / "predictions.jsonl", lines)
+    # Per item right/wrong, for paired comparisons of two models on the same items (report stage).
+    write_json(args.out_dir / "outcomes.json", {name: {c: {i: int(ok) for i, ok in items.items()}
+                                                      for c, items in report.outcomes().items()}
+                                               for name, (_, report) in results.items()})
     write_json(args.out_dir / "metrics.json", metrics)
     for name, (_, report) in results.items():
         from looptool.cli import format_report

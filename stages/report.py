@@ -33,11 +33,14 @@ def main(argv: list[str] | None = None) -> None:
     table = report.build_summary_table(inputs.evals, report.eval_runs(rounds))
 
     out, plots = args.root / "eval", args.root / "eval" / "plots"
-    report.plot_scores(table, rounds, plots / "scores.png")
+    intervals = report.score_intervals(inputs.evals)
+    report.plot_scores(table, rounds, plots / "scores.png", intervals)
     report.plot_composition(inputs, plots / "composition.png")
     report.plot_rewards(inputs, plots / "rewards.png")
     write_json(out / "summary.json", report.summary_rows(table, rounds))
-    write_json(out / "scores.json", report.scores_metrics(table))
+    write_json(out / "scores.json", report.scores_metrics(table, intervals))
+    paired = report.paired_tests(inputs)
+    write_json(out / "paired.json", paired)
     write_json(plots / "scores_by_round.json", report.scores_by_round(table, rounds))
     write_json(plots / "composition.json", report.composition_rows(inputs))
     links = {caption: f"plots/{name}.png" for name, caption in PLOTS.items()}
@@ -46,6 +49,13 @@ def main(argv: list[str] | None = None) -> None:
 
     print("\n== Final summary table (accuracy %, " + report.MISSING + " = missing) ==")
     print(report.table_text(table))
+    if paired:
+        print("\n== Iterative vs static, item by item (exact McNemar) ==")
+        for r, benches in paired.items():
+            for bench, p in benches.items():
+                shared = "  (same model: shared round)" if p["same_model"] else ""
+                print(f"{r} {bench}: n={p['n']}  iterative {p['a_correct']}  static {p['b_correct']}  "
+                      f"difference {100 * p['difference']:+.1f} pp  p={p['p_value']:.3g}{shared}")
     if inputs.missing:
         print(f"\n{len(inputs.missing)} input file(s) missing or unreadable; see eval/report.md")
 

@@ -322,3 +322,22 @@ def test_heldout_text_labels_do_not_count_a_broken_call_attempt_as_a_reply(tmp_p
     reply = parse_prediction({"id": "n1", "calls": [], "raw": "Hello! How can I help?"})
     assert score_predictions(benchmark, PredictionSet(by_id={"n1": broken})).categories["no_tool"].correct == 0
     assert score_predictions(benchmark, PredictionSet(by_id={"n1": reply})).categories["no_tool"].correct == 1
+
+
+def test_reports_give_per_item_outcomes_for_paired_tests(tmp_path):
+    from looptool.eval.predictions import parse_prediction
+
+    tool = {"name": "f", "description": "F.", "parameters": {"type": "object", "properties": {"a": {"type": "string"}},
+                                                              "required": ["a"]}}
+    ask = [{"role": "user", "content": "f x"}]
+    rows = [("c1", [{"name": "f", "arguments": {"a": "x"}}], "single_call"),
+            ("c2", [{"name": "f", "arguments": {"a": "x"}}], "single_call"), ("n1", "No tool can do that.", "no_tool")]
+    path = tmp_path / "held.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "tools": [tool], "messages": ask, "label": label,
+                                        "meta": {"need_kind": kind}}) + "\n" for i, label, kind in rows))
+    benchmark = get_benchmark("heldout_unseen", path=path)
+    predictions = PredictionSet(by_id={
+        "c1": parse_prediction({"id": "c1", "calls": [{"name": "f", "arguments": {"a": "x"}}]}),
+        "n1": parse_prediction({"id": "n1", "calls": [], "raw": "Sorry, I cannot."})})  # c2 has no prediction
+    outcomes = score_predictions(benchmark, predictions).outcomes()
+    assert outcomes == {"single_call": {"c1": True, "c2": False}, "no_tool": {"n1": True}}

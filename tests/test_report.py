@@ -213,3 +213,37 @@ def test_table_shows_strict_irrelevance_beside_the_official_numbers() -> None:
     assert row["bfcl_overall_strict"] == 0.45
     markdown = report.render_report(report.ReportInputs(rounds=[]), table, {})
     assert "the columns marked strict count it wrong" in markdown
+
+
+def test_scores_carry_n_and_wilson_intervals_and_arms_are_compared_item_by_item(tmp_path: Path) -> None:
+    # Issue 15 item 4: every score with n and its 95% Wilson interval; iterative vs static paired.
+    root = tmp_path / "repo"
+    held = {"heldout_unseen": {"summary": {"overall": 0.8}, "categories": {
+        "single_call": {"correct": 8, "total": 10, "accuracy": 0.8}}}}
+    for arm in ("iterative", "static"):
+        for r in ("r1", "r2"):
+            _write(root, f"eval/{arm}/{r}/metrics.json", held)
+    # r2: iterative right on 9 items of 10, static on 1; every static win is an iterative win too.
+    _write(root, "eval/iterative/r2/outcomes.json",
+           {"heldout_unseen": {"single_call": {f"s{i}": int(i < 9) for i in range(10)}}})
+    _write(root, "eval/static/r2/outcomes.json",
+           {"heldout_unseen": {"single_call": {f"s{i}": int(i < 1) for i in range(10)}}})
+    _write(root, "eval/iterative/r1/outcomes.json", {"heldout_unseen": {"single_call": {"s0": 1, "s1": 0}}})
+    (root / "params.yaml").write_text("rounds:\n  r1: {}\n  r2: {}\nstatic_rounds:\n  r2: {}\n", encoding="utf-8")
+    report_stage.main(["--root", str(root), "--params", str(root / "params.yaml")])
+
+    scores = json.loads((root / "eval/scores.json").read_text())["iterative"]["r2"]
+    # 8/10 -> Wilson [0.4902, 0.9433] (worked out in tests/test_eval_stats.py).
+    assert scores["heldout_unseen_single_call"] == 0.8 and scores["heldout_unseen_single_call_n"] == 10
+    assert (scores["heldout_unseen_single_call_ci_low"], scores["heldout_unseen_single_call_ci_high"]) == (0.4902, 0.9433)
+    assert scores["heldout_unseen_overall_n"] == 10
+
+    paired = json.loads((root / "eval/paired.json").read_text())
+    # r1 is shared (static r1 = iterative r1): the same model on the same items.
+    assert paired["r1"]["heldout_unseen"]["same_model"] is True and paired["r1"]["heldout_unseen"]["p_value"] == 1.0
+    r2 = paired["r2"]["heldout_unseen"]
+    # b = 8 iterative-only items, c = 0: p = 2 / 2^8 = 0.0078125.
+    assert (r2["n"], r2["a_only"], r2["b_only"], r2["same_model"]) == (10, 8, 0, False)
+    assert r2["difference"] == pytest.approx(0.8) and r2["p_value"] == pytest.approx(2 / 256)
+    markdown = (root / "eval/report.md").read_text()
+    assert "80.0 [49.0, 94.3] (n=10)" in markdown and "0.00781" in markdown

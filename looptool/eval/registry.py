@@ -48,10 +48,15 @@ class CategoryScore:
     total: int = 0
     unit: str = "entry"  # "conversation" for ACEBench's multi-turn categories
     failures: dict[str, str] = field(default_factory=dict)  # id -> reason
+    units: list[str] = field(default_factory=list)  # the ids scored (entries, or conversations), in order
 
     @property
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
+
+    def outcomes(self) -> dict[str, bool]:
+        """Scored id -> right?: what a paired comparison of two models on the same items needs."""
+        return {unit: unit not in self.failures for unit in self.units}
 
     def to_dict(self, include_failures: bool = False) -> dict:
         out: dict[str, Any] = {"correct": self.correct, "total": self.total, "accuracy": self.accuracy}
@@ -68,6 +73,10 @@ class ScoreReport:
     categories: dict[str, CategoryScore]
     summary: dict
     problems: list[str]
+
+    def outcomes(self) -> dict[str, dict[str, bool]]:
+        """Per category, scored id -> right? (eval stages write it for the paired comparisons)."""
+        return {name: score.outcomes() for name, score in self.categories.items()}
 
     def to_dict(self, include_failures: bool = False) -> dict:
         return {
@@ -140,7 +149,7 @@ class Benchmark(abc.ABC):
     def score_category(self, category: str, predictions: Mapping[str, Prediction],
                        ids: Sequence[str] | None = None) -> CategoryScore:
         ids = self.entry_ids(category) if ids is None else list(ids)
-        score = CategoryScore(total=len(ids))
+        score = CategoryScore(total=len(ids), units=list(ids))
         for entry_id in ids:
             prediction = predictions.get(entry_id)
             verdict = fail("no prediction") if prediction is None else self.check(category, entry_id, prediction)
@@ -264,7 +273,8 @@ class BFCLv3(Benchmark):
         passed = [i for i in (self.entry_ids(category) if ids is None else ids) if i not in score.failures]
         attempts = {i: "a call attempt that could not be read is no abstention"
                     for i in passed if is_call_attempt(predictions[i].raw)}
-        return _IrrelevanceScore(score.correct, score.total, score.unit, score.failures, strict_failures=attempts)
+        return _IrrelevanceScore(score.correct, score.total, score.unit, score.failures, score.units,
+                                 strict_failures=attempts)
 
     def summarize(self, accuracies: Mapping[str, float], strict_accuracies: Mapping[str, float] | None = None) -> dict:
         sizes = {c: len(self._entries(c)) for c in aggregate.BFCL_LIVE}
@@ -364,7 +374,7 @@ class ACEBench(Benchmark):
         return self.check_with(self.rules, category, entry_id, prediction)
 
     def _score(self, rules: str, category: str, predictions: Mapping[str, Prediction], ids: list[str]) -> CategoryScore:
-        steps = CategoryScore(total=len(ids))
+        steps = CategoryScore(total=len(ids), units=list(ids))
         for entry_id in ids:
             prediction = predictions.get(entry_id)
             verdict = fail("no prediction") if prediction is None else self.check_with(rules, category, entry_id, prediction)
@@ -378,7 +388,7 @@ class ACEBench(Benchmark):
         conversations: dict[str, list[str]] = {}
         for entry_id in ids:
             conversations.setdefault(acebench.conversation_of(entry_id), []).append(entry_id)
-        score = CategoryScore(total=len(conversations), unit="conversation")
+        score = CategoryScore(total=len(conversations), unit="conversation", units=list(conversations))
         for conversation, members in conversations.items():
             wrong = [m for m in members if m in steps.failures]
             if wrong:
@@ -393,7 +403,7 @@ class ACEBench(Benchmark):
         primary = self._score(self.rules, category, predictions, ids)
         other = self._score(self.other_rules, category, predictions, ids)
         self._other_accuracy[category] = other.accuracy
-        return _ACEBenchScore(primary.correct, primary.total, primary.unit, primary.failures,
+        return _ACEBenchScore(primary.correct, primary.total, primary.unit, primary.failures, primary.units,
                               other_rules=self.other_rules, other=other)
 
     def summarize(self, accuracies: Mapping[str, float]) -> dict:
