@@ -37,7 +37,7 @@ def main() -> None:
 
     from looptool.chat import sample_prompt
     from looptool.io import read_jsonl
-    from looptool.llm.policy import DecodeConfig, load_policy_engine
+    from looptool.llm.policy import GenerationSettings, load_policy_engine
     from looptool.loop.probe import RetentionRule, probe, split_by_probe
     from looptool.schema import Sample
 
@@ -50,13 +50,14 @@ def main() -> None:
             model_dir = str(Path(tmp) / "tiny")
             build_tiny_llama(Path(model_dir), tokenizer=prepare_tokenizer(load_gguf_tokenizer(), "looptool"))
         engine = load_policy_engine(model_dir, backend="hf")
-        decode = DecodeConfig(max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+        generation = GenerationSettings(max_new_tokens=args.max_new_tokens)
+        decode = generation.decode_config(args.batch_size)  # the same settings probe() uses
 
         def bare() -> None:
             engine.generate([sample_prompt(engine.tokenizer, s) for s in samples], decode)
 
         def ours() -> None:
-            results = probe(engine, samples, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+            results = probe(engine, samples, generation, batch_size=args.batch_size)
             split_by_probe(samples, results, RetentionRule())
 
         bare()  # warm-up: first-call allocations and kernel selection

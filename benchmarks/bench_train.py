@@ -58,13 +58,16 @@ LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-
 
 
 def run_looptool(model_dir: Path, data: Path, out: Path, args) -> list[float]:
+    from looptool.llm.policy import GenerationSettings
     from looptool.tracking import mlflow_run
     from looptool.train.grpo import run_grpo
 
     timer = StepTimer()
+    ours = {k: v for k, v in settings(args).items() if k != "max_completion_length"}  # ours: generation.max_new_tokens
     with mlflow_run("bench_train", params={"train": settings(args)}) as run:
-        run_grpo(model_dir, data, out, {**settings(args), "reward": "binary", "max_prompt_length": 2048}, LORA,
-                 run=run, checkpoint_name="bench", callbacks=[timer])
+        run_grpo(model_dir, data, out, {**ours, "reward": "binary", "max_prompt_length": 2048}, LORA,
+                 run=run, checkpoint_name="bench", callbacks=[timer],
+                 generation=GenerationSettings(max_new_tokens=args.completion_length))
     return timer.times[1:]
 
 

@@ -8,7 +8,7 @@ Trains exactly as the `sft` / `train` stage does (the `sft` or `train` section o
 `lora`, with --set overrides, through ``run_sft`` / ``run_grpo``) and, every ``--every`` optimizer
 steps, greedy-decodes the held-out and the training samples with the model being trained (LoRA
 adapter attached, no merge) and scores them with GCP's own ``probe``: the binary tool-call reward,
-i.e. the `heldout` benchmark's metric. Decoding uses eval.max_new_tokens.
+i.e. the `heldout` benchmark's metric. Decoding uses generation.max_new_tokens.
 
 Answers "does this round's training move the greedy answers, on the prompts it trained on and on
 unseen ones?" without a DVC run per setting. A measurement script, not a test: on the CPU machine
@@ -60,14 +60,14 @@ def main() -> None:
     from looptool.io import read_jsonl, write_json
     from looptool.llm.policy import HFPolicyEngine
     from looptool.loop.probe import probe
-    from looptool.eval.runner import EvalConfig
+    from looptool.llm.policy import GenerationSettings
     from looptool.params import load_params, section_config
     from looptool.schema import Sample
 
     params = load_params(args.params)
     heldout = read_jsonl(args.heldout, Sample.from_dict)
     train = read_jsonl(args.data, Sample.from_dict)
-    max_new_tokens = section_config(params, "eval", EvalConfig).max_new_tokens
+    generation = section_config(params, "generation", GenerationSettings)
     curve: list[dict[str, Any]] = []
 
     def score(model: Any, tokenizer: Any, step: int) -> None:
@@ -75,7 +75,7 @@ def main() -> None:
         engine = HFPolicyEngine(model, tokenizer)
         point = {"step": step}
         for name, samples in (("heldout", heldout), ("train", train)):
-            results = probe(engine, samples, max_new_tokens=max_new_tokens)
+            results = probe(engine, samples, generation)
             point[name] = sum(r.mastered for r in results) / len(results)
         point["seconds"] = round(time.perf_counter() - started, 1)
         curve.append(point)
@@ -106,7 +106,7 @@ def main() -> None:
             from looptool.train.grpo import run_grpo
 
             cfg = {**params["train"], **overrides}
-            result = run_grpo(Path(args.model), Path(args.data), out, cfg, lora,
+            result = run_grpo(Path(args.model), Path(args.data), out, cfg, lora, generation=generation,
                               checkpoint_name="learning_curve/grpo", callbacks=[ScoreEvery()])
     summary = {k: v for k, v in result.items() if k not in ("history", "completions")}
     report = {"stage": args.stage, "model": args.model, "data": args.data, "heldout": args.heldout,

@@ -40,6 +40,7 @@ SECTIONS: dict[str, str] = {
     "sft": "looptool.train.sft:SftStageConfig",
     "train": "looptool.train.grpo:GrpoStageConfig",
     "eval": "looptool.eval.runner:EvalConfig",
+    "generation": "looptool.llm.policy:GenerationSettings",
     "ablation": "looptool.params:AblationConfig",
     "probe": "looptool.loop.probe:ProbeConfig",
     "judge": "looptool.loop.judge:JudgeConfig",

@@ -7,6 +7,7 @@ import dataclasses
 from pathlib import Path
 
 from looptool.eval.runner import EvalConfig, evaluate_model
+from looptool.llm.policy import GenerationSettings
 from looptool.io import write_json, write_jsonl
 from looptool.params import load_params, section_config
 from looptool.tracking import log_metrics, mlflow_run
@@ -21,12 +22,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out-dir", required=True, type=Path)
     args = parser.parse_args(argv)
 
-    cfg = section_config(load_params(args.params), "eval", EvalConfig)
+    params = load_params(args.params)
+    cfg = section_config(params, "eval", EvalConfig)
+    generation = section_config(params, "generation", GenerationSettings)
     specs = cfg.specs()
     if not specs:
         raise SystemExit("eval: params.yaml eval.benchmarks names no benchmark")
-    with mlflow_run("eval", arm=args.arm, round=args.round, params={"eval": dataclasses.asdict(cfg)}) as run:
-        results = evaluate_model(args.model, specs, cfg.run_config(), seed=cfg.seed, backend=cfg.backend)
+    logged = {"eval": dataclasses.asdict(cfg), "generation": dataclasses.asdict(generation)}
+    with mlflow_run("eval", arm=args.arm, round=args.round, params=logged) as run:
+        results = evaluate_model(args.model, specs, cfg.run_config(generation), seed=cfg.seed, backend=cfg.backend)
         metrics, lines = {}, []
         for name, (predictions, report) in results.items():
             lines += [{"benchmark": name, **line} for line in predictions]

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from looptool.io import read_jsonl, write_json, write_jsonl
-from looptool.llm.policy import load_policy_engine
+from looptool.llm.policy import GenerationSettings, load_policy_engine
 from looptool.loop.probe import ProbeConfig, probe, probe_metrics, split_by_probe
 from looptool.params import AblationConfig, load_params, section_config
 from looptool.schema import Sample
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     with mlflow_run("probe", arm="iterative", round=args.round,
                     params={"probe": asdict(cfg), "ablation": asdict(ablation)}) as run:
         engine = load_policy_engine(args.model, backend=cfg.backend)
-        results = probe(engine, samples, max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size)
+        results = probe(engine, samples, section_config(params, "generation", GenerationSettings), cfg.batch_size)
         split = split_by_probe(samples, results, cfg.retention, keep_all_mastered=not ablation.high_ppl)
         metrics = {**probe_metrics(results, split), "ledger": split.ledger.summary()}
         log_metrics(run, metrics)

@@ -35,7 +35,8 @@ pytestmark = [pytest.mark.server,
 SWITCHES = ("high_ppl", "jglv", "edde", "fresh_seed")
 FRESH_SIZE = 3
 OVERRIDES = {
-    "probe": {"backend": "hf", "max_new_tokens": 8, "batch_size": 8},
+    "probe": {"backend": "hf", "batch_size": 8},
+    "generation": {"max_new_tokens": 8},
     "judge": {"max_tokens": 120, "retries": 1},
     "expand": {"per_seed": 1, "max_seeds": 2, "max_tokens": 160},
     "assemble": {"fresh_size": FRESH_SIZE},

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from looptool.llm.policy import GenerationSettings
 from looptool.loop.probe import RetentionRule, high_ppl_ids, judge_outputs, probe, split_by_probe
 from looptool.schema import Call, Sample, Tool
 from looptool.toolcall import render_calls
@@ -80,7 +81,7 @@ def test_probe_with_the_policy_engine_on_the_tiny_model(tiny_model_dir):
     from looptool.llm.policy import load_policy_engine
 
     engine = load_policy_engine(tiny_model_dir, backend="hf")
-    results = probe(engine, SAMPLES[:3], max_new_tokens=6, batch_size=2)
+    results = probe(engine, SAMPLES[:3], GenerationSettings(max_new_tokens=6), batch_size=2)
     assert [r.id for r in results] == [s.id for s in SAMPLES[:3]]
     assert all(r.tokens >= 1 and (r.perplexity > 1.0 or math.isnan(r.perplexity)) for r in results)
     assert not any(r.mastered for r in results)  # a random model does not call tools

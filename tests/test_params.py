@@ -155,3 +155,35 @@ def test_stages_read_params_only_through_typed_configs():
     for path in sorted((ROOT / "stages").glob("*.py")):
         offenders += _reads_of_raw_params(path)
     assert offenders == []
+
+
+def test_one_generation_budget_for_rollouts_probing_and_evaluation():
+    # Issue 15 item 2: the limit lives in `generation` only; the sections that had their own refuse it.
+    with pytest.raises(ParamsError, match=r"probe: unknown key\(s\) \['max_new_tokens'\]"):
+        section_config({"probe": {"max_new_tokens": 192}}, "probe", ProbeConfig)
+    with pytest.raises(ParamsError, match=r"eval: unknown key\(s\) \['max_new_tokens'\]"):
+        section_config({"eval": {"max_new_tokens": 80}}, "eval", config_class("eval"))
+    with pytest.raises(ParamsError, match="train.max_completion_length: the rollout budget is generation.max_new_tokens"):
+        section_config({"train": {"max_completion_length": 96}}, "train", config_class("train"))
+    generation = section_config({"generation": {"max_new_tokens": 64}}, "generation", config_class("generation"))
+    decode = generation.decode_config(batch_size=4)
+    # The same stopping rule as TRL's rollouts: end of turn or the limit, not "right after the last call".
+    assert (decode.max_new_tokens, decode.stop_after_tool_call) == (64, False)
+    run = section_config({"eval": {}}, "eval", config_class("eval")).run_config(generation)
+    assert (run.max_new_tokens, run.stop_after_tool_call) == (64, False)
+
+
+def test_probe_decodes_with_the_generation_settings():
+    from looptool.llm.policy import GenerationSettings
+    from looptool.loop.probe import probe
+
+    class RecordingEngine:
+        tokenizer = None
+
+        def generate(self, prompts, config):
+            self.config = config
+            return []
+
+    engine = RecordingEngine()
+    probe(engine, [], GenerationSettings(max_new_tokens=33), batch_size=2)
+    assert (engine.config.max_new_tokens, engine.config.stop_after_tool_call, engine.config.batch_size) == (33, False, 2)

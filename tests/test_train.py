@@ -7,6 +7,7 @@ import pytest
 from transformers import TrainerCallback
 
 from looptool.io import write_jsonl
+from looptool.llm.policy import GenerationSettings
 from looptool.models import load_model_and_tokenizer
 from looptool.train.common import ResumableRun
 from looptool.train.data import TrainingInputError
@@ -22,9 +23,10 @@ ROWS = [
      "label": [{"name": "get_weather", "arguments": {"city": city}}]}
     for city in ("Paris", "Rome", "Oslo")
 ] + [{"tools": [TOOL], "messages": [{"role": "user", "content": "Hello"}], "label": "Hi! How can I help?"}]
+SHORT = GenerationSettings(max_new_tokens=12)
 LORA = {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0}
 SFT = {"device": "cpu", "max_steps": 2, "per_device_train_batch_size": 2, "learning_rate": 1e-3, "logging_steps": 1, "save_steps": 1}
-GRPO = {"device": "cpu", "max_steps": 2, "num_generations": 4, "per_device_train_batch_size": 4, "max_completion_length": 12,
+GRPO = {"device": "cpu", "max_steps": 2, "num_generations": 4, "per_device_train_batch_size": 4, 
         "learning_rate": 1e-4, "logging_steps": 1, "save_steps": 1, "beta": 0.01, "epsilon": 0.2, "epsilon_high": 0.28,
         "max_prompt_length": 1024}
 
@@ -70,7 +72,7 @@ def test_sft_auto_switch():
 def test_sft_then_grpo_produce_loadable_models(tiny_model_dir, data, tmp_path):
     sft = run_sft(tiny_model_dir, data, tmp_path / "sft", SFT, LORA)
     assert sft["steps"] == 2 and sft["trained_on"] == 4
-    result = run_grpo(tmp_path / "sft", data, tmp_path / "r1", GRPO, LORA)
+    result = run_grpo(tmp_path / "sft", data, tmp_path / "r1", GRPO, LORA, generation=SHORT)
     assert result["steps"] == 2
     rewards = [h for h in result["history"] if "reward" in h]
     assert len(rewards) == 2 and all({"reward_std", "frac_reward_zero_std", "kl", "entropy"} <= set(h) for h in rewards)
@@ -89,10 +91,10 @@ class StopAfterFirstSave(TrainerCallback):
 
 def test_killed_grpo_resumes_from_its_last_checkpoint(tiny_model_dir, data, tmp_path):
     with pytest.raises(KeyboardInterrupt):
-        run_grpo(tiny_model_dir, data, tmp_path / "r1", GRPO, LORA, callbacks=[StopAfterFirstSave()])
+        run_grpo(tiny_model_dir, data, tmp_path / "r1", GRPO, LORA, callbacks=[StopAfterFirstSave()], generation=SHORT)
     assert not (tmp_path / "r1").exists()  # nothing half-written in place of the output
     assert list((tmp_path / "checkpoints" / "grpo").glob("checkpoint-1"))
-    result = run_grpo(tiny_model_dir, data, tmp_path / "r1", GRPO, LORA)
+    result = run_grpo(tiny_model_dir, data, tmp_path / "r1", GRPO, LORA, generation=SHORT)
     logged_steps = [h["step"] for h in result["history"] if "reward" in h]
     assert logged_steps == [2]  # step 1 came from the checkpoint, only step 2 ran again
 
@@ -139,7 +141,7 @@ def test_a_failure_after_training_keeps_the_checkpoints_and_the_rerun_trains_not
 
     monkeypatch.setenv("LOOPTOOL_MLFLOW", "0")
     params = tmp_path / "params.yaml"
-    params.write_text(yaml.safe_dump({"seed": 0, "train": GRPO, "lora": LORA,
+    params.write_text(yaml.safe_dump({"seed": 0, "train": GRPO, "lora": LORA, "generation": {"max_new_tokens": 12},
                                       "rounds": {"r1": {"data": str(data), "from": str(tiny_model_dir)}}}))
     argv = ["--params", str(params), "--arm", "iterative", "--round", "r1", "--model-in", str(tiny_model_dir),
             "--data", str(data), "--out", str(tmp_path / "r1"), "--metrics", str(tmp_path / "train.json"),

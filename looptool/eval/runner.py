@@ -27,10 +27,12 @@ from looptool.toolcall import parse_tool_calls
 class EvalRunConfig:
     """How to decode benchmark entries."""
 
-    max_new_tokens: int = field(default=80, metadata={
-        "help": "Generation limit per model step (a tool call of the benchmarks' simple categories fits)."})
+    max_new_tokens: int = field(default=96, metadata={"help": "Generation limit per model step."})
     batch_size: int = field(default=8, metadata={"help": "Prompts per generate call (single-turn entries)."})
     max_steps_per_turn: int = field(default=4, metadata={"help": "Model steps per user turn in multi-turn entries."})
+    stop_after_tool_call: bool = field(default=False, metadata={
+        "help": "Stop once text after the last </tool_call> is not another call; the pipeline keeps it off, so "
+                "evaluation stops as GRPO rollouts do (looptool.llm.policy.GenerationSettings)."})
 
 
 def _default_benchmarks() -> dict[str, dict[str, Any]]:
@@ -48,11 +50,14 @@ def _default_benchmarks() -> dict[str, dict[str, Any]]:
 
 
 @dataclass
-class EvalConfig(EvalRunConfig):
-    """params.yaml ``eval``: every benchmark run on each model (base, SFT, every arm and round)."""
+class EvalConfig:
+    """params.yaml ``eval``: every benchmark run on each model (base, SFT, every arm and round). The
+    generation limit is the pipeline's one budget (``generation.max_new_tokens``)."""
 
     backend: str = field(default="auto", metadata={"help": "Policy engine: auto (vLLM when installed + CUDA) | hf | vllm."})
     seed: int = field(default=0, metadata={"help": "Seed of the stratified entry subsets (the same ids for every model)."})
+    batch_size: int = field(default=8, metadata={"help": "Prompts per generate call (single-turn entries)."})
+    max_steps_per_turn: int = field(default=4, metadata={"help": "Model steps per user turn in multi-turn entries."})
     benchmarks: dict[str, dict[str, Any]] = field(default_factory=_default_benchmarks, metadata={
         "help": "Benchmark name -> {per_category (null = all), categories (null = all), and the benchmark's "
                 "options, e.g. data_dir, path, rules}."})
@@ -60,8 +65,10 @@ class EvalConfig(EvalRunConfig):
     def specs(self) -> list["BenchmarkSpec"]:
         return [BenchmarkSpec.from_params(name, values) for name, values in self.benchmarks.items()]
 
-    def run_config(self) -> EvalRunConfig:
-        return EvalRunConfig(self.max_new_tokens, self.batch_size, self.max_steps_per_turn)
+    def run_config(self, generation: Any) -> EvalRunConfig:
+        """Decoding settings with the pipeline's budget (a ``GenerationSettings``)."""
+        return EvalRunConfig(generation.max_new_tokens, self.batch_size, self.max_steps_per_turn,
+                             stop_after_tool_call=False)
 
 
 def _prediction(entry_id: str, text: str) -> dict[str, Any]:
@@ -79,7 +86,8 @@ def predict_single_turn(engine: Any, tokenizer: Any, benchmark: Benchmark, ids: 
     for entry_id in ids:
         tools, messages = benchmark.prompt(entry_id)
         prompts.append(render_prompt(tokenizer, messages, tools))
-    decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size, progress=True)
+    decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
+                          stop_after_tool_call=config.stop_after_tool_call, progress=True)
     outputs = engine.generate(prompts, decode)
     return [_prediction(entry_id, out.text) for entry_id, out in zip(ids, outputs)]
 
@@ -89,7 +97,8 @@ def predict_multi_turn(engine: Any, tokenizer: Any, benchmark: Benchmark, entry_
 
     entry = benchmark.entry(entry_id)
     instances = multi_turn.make_instances(entry)
-    decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=1, progress=False)
+    decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=1,
+                          stop_after_tool_call=config.stop_after_tool_call, progress=False)
     messages: list[dict[str, Any]] = []
     turns, raw = [], []
     for turn_index in range(len(entry["question"])):

@@ -65,6 +65,25 @@ class DecodeConfig:
 
 
 @dataclass
+class GenerationSettings:
+    """params.yaml ``generation``: the one budget and stopping rule of the policy's own outputs.
+
+    GRPO rollouts (TRL's ``max_completion_length``), probing and every evaluation step decode with
+    the same limit and stop the same way: at the end of the turn or at the limit. TRL's rollouts
+    cannot stop right after the last tool call, so the pipeline's probe and evaluation do not
+    either (``DecodeConfig.stop_after_tool_call`` stays a library option): a model is scored on
+    exactly what it would write in a rollout.
+    """
+
+    max_new_tokens: int = field(default=96, metadata={
+        "help": "Tokens per policy output: GRPO completions, probe outputs, each evaluation step."})
+
+    def decode_config(self, batch_size: int, progress: bool = True) -> "DecodeConfig":
+        return DecodeConfig(max_new_tokens=self.max_new_tokens, batch_size=batch_size, stop_after_tool_call=False,
+                            progress=progress)
+
+
+@dataclass
 class PolicyOutput:
     """One decoded completion."""
 

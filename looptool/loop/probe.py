@@ -46,7 +46,6 @@ class ProbeConfig:
     """params.yaml ``probe``: greedy decoding of the round's model on its own training data."""
 
     backend: str = field(default="auto", metadata={"help": "Policy engine: auto (vLLM when installed + CUDA) | hf | vllm."})
-    max_new_tokens: int = field(default=192, metadata={"help": "Generation limit per sample."})
     batch_size: int = field(default=8, metadata={"help": "Prompts per generate call."})
     retention: RetentionRule = field(default_factory=RetentionRule, metadata={
         "help": "Which mastered samples count as high-perplexity (kept for the next round)."})
@@ -81,12 +80,14 @@ def judge_outputs(samples: Sequence[Sample], outputs: Sequence[Any]) -> list[Pro
     return results
 
 
-def probe(engine: Any, samples: Sequence[Sample], max_new_tokens: int = 256, batch_size: int = 8) -> list[ProbeResult]:
-    """Greedy-decode every sample with the policy engine and score it."""
-    from looptool.llm.policy import DecodeConfig
+def probe(engine: Any, samples: Sequence[Sample], generation: Any = None, batch_size: int = 8) -> list[ProbeResult]:
+    """Greedy-decode every sample with the policy engine (the pipeline's one budget and stopping
+    rule, ``looptool.llm.policy.GenerationSettings``) and score it."""
+    from looptool.llm.policy import GenerationSettings
 
+    generation = generation or GenerationSettings()
     prompts = [sample_prompt(engine.tokenizer, s) for s in samples]
-    outputs = engine.generate(prompts, DecodeConfig(max_new_tokens=max_new_tokens, batch_size=batch_size))
+    outputs = engine.generate(prompts, generation.decode_config(batch_size))
     return judge_outputs(samples, outputs)
 
 

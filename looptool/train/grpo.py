@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from looptool.llm.policy import stop_token_ids
+from looptool.llm.policy import GenerationSettings, stop_token_ids
 from looptool.params import as_config
 from looptool.train.common import (
     LoraParams,
@@ -43,6 +43,11 @@ class GrpoStageConfig:
 
     @classmethod
     def from_params_mapping(cls, values: Any, where: str = "train") -> "GrpoStageConfig":
+        from looptool.params import ParamsError
+
+        if "max_completion_length" in (values or {}):
+            raise ParamsError(f"params.yaml {where}.max_completion_length: the rollout budget is "
+                              "generation.max_new_tokens (one budget for rollouts, probing and evaluation)")
         return trl_stage_config(cls, values, where, "GRPOConfig")
 
 
@@ -81,8 +86,12 @@ def run_grpo(
     checkpoint_name: str = "grpo",
     callbacks: list[Any] | None = None,
     keep_checkpoints: bool = False,
+    generation: GenerationSettings | None = None,
 ) -> dict[str, Any]:
     """One round: GRPO from ``model_dir`` on ``data_path``; merged result in ``out_dir``.
+
+    Completions get the pipeline's one budget (``generation.max_new_tokens``, TRL's
+    ``max_completion_length``) and stop at the end of the turn, as probing and evaluation do.
 
     Returns a summary with the per-step log history (reward, reward_std, frac_reward_zero_std...).
     """
@@ -100,11 +109,13 @@ def run_grpo(
     resumable = ResumableRun(checkpoint_name, {
         "model": model_fingerprint(Path(model_dir)), "data": [s.id for s in samples],
         "train": dataclasses.asdict(cfg), "lora": dataclasses.asdict(lora_params),
+        "generation": dataclasses.asdict(generation or GenerationSettings()),
     })
+    generation = generation or GenerationSettings()
     config = build_trl_config(
         GRPOConfig, trl_params,
         output_dir=str(resumable.dir), report_to="none", save_strategy="steps", save_total_limit=2,
-        **device_settings(cfg.device),
+        max_completion_length=generation.max_new_tokens, **device_settings(cfg.device),
     )
     recorder = CompletionRecorder(
         reward_fn, every=config.logging_steps, groups=cfg.log_completion_groups,
