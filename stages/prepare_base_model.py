@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> None:
 
     cfg = section_config(load_params(args.params), "base_model", BaseModelConfig)
     print(f"prepare_base_model: source={cfg.source} -> {args.out}", flush=True)
-    info = prepare_base_model(cfg.source, Path(args.out), chat_template=cfg.chat_template, tiny=cfg.tiny)
+    info = prepare_base_model(cfg.source, Path(args.out), chat_template=cfg.chat_template, tiny=cfg.tiny,
+                              tool_format=cfg.tool_format)
     print(json.dumps(info, indent=2))
 
 
