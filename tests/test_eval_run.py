@@ -58,7 +58,7 @@ class _RecordingTokenizer:
     def __init__(self):
         self.prompts: list[tuple[list[dict], list[str]]] = []
 
-    def apply_chat_template(self, messages, tools=None, tokenize=False, add_generation_prompt=True):
+    def apply_chat_template(self, messages, tools=None, tokenize=False, add_generation_prompt=True, **template_kwargs):
         self.prompts.append(([dict(m) for m in messages], [t["function"]["name"] for t in tools or []]))
         return f"prompt {len(self.prompts)}"
 
