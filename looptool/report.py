@@ -670,8 +670,14 @@ def training_section(inputs: ReportInputs) -> str:
     return "\n\n".join([sft, grpo])
 
 
-def render_report(inputs: ReportInputs, table: SummaryTable, plot_links: Mapping[str, str]) -> str:
-    """The Markdown report; ``plot_links`` maps a caption to a path relative to the report."""
+def render_report(inputs: ReportInputs, table: SummaryTable, plot_links: Mapping[str, str],
+                  intervals: Mapping[tuple[str, str], dict[str, dict]] | None = None,
+                  paired: Mapping[str, Mapping[str, dict]] | None = None) -> str:
+    """The Markdown report; ``plot_links`` maps a caption to a path relative to the report.
+    ``intervals`` / ``paired``: :func:`score_intervals` / :func:`paired_tests` when the caller has
+    them already (computed here otherwise)."""
+    intervals = score_intervals(inputs.evals) if intervals is None else intervals
+    paired = paired_tests(inputs) if paired is None else paired
     parts = ["# LoopTool report", "",
              f"Rounds configured: {', '.join(inputs.rounds) or 'none'}. Accuracies in percent; "
              f"{MISSING} = not evaluated or file missing.", "",
@@ -679,10 +685,10 @@ def render_report(inputs: ReportInputs, table: SummaryTable, plot_links: Mapping
              "## Scores with 95% Wilson intervals", "",
              "A summary that averages categories carries the Wilson interval of its value at the pooled n "
              "(an approximation).", "",
-             intervals_section(table, score_intervals(inputs.evals)), "",
+             intervals_section(table, intervals), "",
              "## Iterative vs static, item by item", "",
              "All categories of a benchmark pooled; exact McNemar test on the items one arm gets right and the "
-             "other wrong.", "", paired_section(paired_tests(inputs)), ""]
+             "other wrong.", "", paired_section(paired), ""]
     if any(c.metric == "strict_accuracy" or c.key.endswith("_strict") for c in table.columns):
         parts += ["BFCL's official irrelevance score counts an output that tried to call a tool but could not "
                   "be read as a correct abstention; the columns marked strict count it wrong.", ""]

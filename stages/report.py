@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     write_json(plots / "composition.json", report.composition_rows(inputs))
     links = {caption: f"plots/{name}.png" for name, caption in PLOTS.items()}
     with atomic_open(out / "report.md") as handle:
-        handle.write(report.render_report(inputs, table, links))
+        handle.write(report.render_report(inputs, table, links, intervals, paired))
 
     print("\n== Final summary table (accuracy %, " + report.MISSING + " = missing) ==")
     print(report.table_text(table))
