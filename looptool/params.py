@@ -117,12 +117,6 @@ def as_config(cls: type[T], value: T | Mapping[str, Any] | None, where: str) -> 
     return value if isinstance(value, cls) else config_from_mapping(cls, value, where)
 
 
-def config_defaults(cls: type) -> dict[str, Any]:
-    """The field defaults of a config class as plain data (nested configs as mappings)."""
-    instance = cls()
-    return dataclasses.asdict(instance) if dataclasses.is_dataclass(instance) else dict(instance)
-
-
 def _field_default(f: dataclasses.Field) -> Any:
     if f.default is not dataclasses.MISSING:
         return f.default
