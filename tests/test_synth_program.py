@@ -208,6 +208,15 @@ def test_heldout_unseen_shares_no_tool_or_capability_with_training(default_seed)
     assert set(kinds) == {"single_call", "parallel", "multi_step", "needs_clarification", "no_tool"}
 
 
+def test_heldout_sets_carry_clean_labels_and_training_keeps_the_noise(default_seed):
+    held = default_seed["heldout_unseen"] + default_seed["heldout_seen"]
+    training = default_seed["round1"] + default_seed["pool"]
+    assert not [s.id for s in held if s.meta.get("noise")]
+    restored = [s for s in held if "label_restored" in s.meta]
+    assert restored, "simulate.noise.rate 0.1 should have corrupted some held-out steps"
+    assert sum(bool(s.meta.get("noise")) for s in training) >= 20  # 58 of 1,522 at the default params
+
+
 def test_default_seed_data_volume_kinds_and_phenomena(default_seed):
     samples = [s for part in default_seed.values() for s in part]
     assert len(samples) >= 800

@@ -11,7 +11,7 @@ from looptool.io import read_jsonl
 from looptool.ledger import Ledger
 from looptool.schema import Sample
 from looptool.synth.pipeline import run_build_samples, run_verify
-from looptool.synth.samples import build_samples, check_sample, split_by_dialogue
+from looptool.synth.samples import build_samples, check_sample, restore_clean_label, split_by_dialogue
 from looptool.synth.verify import check_dialogue
 
 PIPE = {"name": "convert_pipe_size", "description": "Convert a pipe diameter to another unit.",
@@ -146,6 +146,18 @@ def test_split_by_dialogue_keeps_dialogues_whole_and_is_seeded():
     assert {s.parent for s in other[1]} != parts[0] or {s.parent for s in other[2]} != parts[1]
     with pytest.raises(ValueError, match="heldout_size"):
         split_by_dialogue(samples, seed=3, heldout_seen_size=-1, round1_size=1)
+
+
+def test_restore_clean_label_undoes_the_annotator_noise_only():
+    call = [{"name": "convert_pipe_size", "arguments": {"diameter": "4 inch", "target_unit": "mm"}}]
+    noisy = Sample.from_dict({"tools": [PIPE], "messages": [{"role": "user", "content": "What is a 4 inch pipe in mm?"}],
+                              "label": "Sorry, I cannot convert that.", "meta": {"noise": "text_for_call",
+                              "noise_detail": "refused", "clean_label": call, "need_kind": "single_call"}})
+    fixed = restore_clean_label(noisy)
+    assert fixed.label[0].to_dict() == call[0] and fixed.id == noisy.id
+    assert fixed.meta == {"need_kind": "single_call", "label_restored": "text_for_call"}
+    clean = Sample.from_dict({**noisy.to_dict(), "label": call, "meta": {"need_kind": "single_call"}})
+    assert restore_clean_label(clean) is clean
 
 
 def test_unseen_dialogues_all_go_to_heldout_unseen():

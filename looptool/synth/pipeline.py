@@ -27,7 +27,7 @@ from looptool.synth.paraphrase import paraphrase_dialogues
 from looptool.synth.program_agents import BoundTool, ProgramAgents
 from looptool.synth.program_apis import synthesize_program
 from looptool.synth.importer import import_tools
-from looptool.synth.samples import build_samples, check_sample, split_by_dialogue
+from looptool.synth.samples import build_samples, check_sample, restore_clean_label, split_by_dialogue
 from looptool.synth.trees import ConstraintTree, ContextTree, sample_api_spec
 from looptool.synth.validate import ContaminationIndex, PoolEntry, admit
 from looptool.synth.verify import verify_dialogues
@@ -368,6 +368,7 @@ def run_build_samples(cfg: BuildSamplesConfig | dict[str, Any], seed: int, dialo
     unseen, heldout, round1, rest = split_by_dialogue(samples, seed, heldout_size, cfg.round1_size)
     if unseen and heldout_unseen_path is None:
         raise ValueError("samples of held-out capabilities need a heldout_unseen path")
+    unseen, heldout = [restore_clean_label(s) for s in unseen], [restore_clean_label(s) for s in heldout]
     bad = [s.id for s in unseen + heldout + round1 + rest if check_sample(Sample.from_dict(s.to_dict()))]
     if bad:  # build_samples already filtered: this would be a bug, not bad data
         raise AssertionError(f"{len(bad)} emitted samples fail the rule checks: {bad[:5]}")
@@ -379,7 +380,9 @@ def run_build_samples(cfg: BuildSamplesConfig | dict[str, Any], seed: int, dialo
     write_jsonl(pool_path, rest)
     return _finish(ledger, out_dir / "ledger.jsonl", out_dir / "metrics.json", {
         "dialogues": len(dialogues), "samples": len(samples), "heldout_unseen": len(unseen), "heldout": len(heldout),
-        "round1": len(round1), "pool": len(rest), **sample_composition(samples)})
+        "round1": len(round1), "pool": len(rest),
+        "heldout_labels_restored": sum("label_restored" in s.meta for s in unseen + heldout),
+        **sample_composition(samples)})
 
 
 def sample_composition(samples: list[Sample]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ import json
 import random
 from typing import Any
 
-from looptool.schema import Call, Sample, Tool
+from looptool.schema import Call, Sample, Tool, label_from_json
 from looptool.synth.validate import Problem
 from looptool.synth.rules import check_calls
 from looptool.synth.verify import text_looks_like_call
@@ -139,6 +139,21 @@ def _split_count(size: int | float, available: int, name: str) -> int:
 def _with_round(sample: Sample, round_index: int) -> Sample:
     return Sample(tools=sample.tools, messages=sample.messages, label=sample.label, origin=sample.origin,
                   round=round_index, parent=sample.parent, meta=sample.meta, id=sample.id)
+
+
+def restore_clean_label(sample: Sample) -> Sample:
+    """The sample with the oracle's clean label where the noisy annotator corrupted it.
+
+    Training data keeps the corrupted labels (JGLV is meant to find them); a held-out set is the
+    measuring stick and must not: 10% noise on the labels would cap every model's score near 90%
+    and reward the models that learned the noise. ``meta.label_restored`` names the corruption.
+    """
+    if not sample.meta.get("noise") or "clean_label" not in sample.meta:
+        return sample
+    meta = {k: v for k, v in sample.meta.items() if k not in ("noise", "noise_detail", "clean_label")}
+    meta["label_restored"] = sample.meta["noise"]
+    return Sample(tools=sample.tools, messages=sample.messages, label=label_from_json(sample.meta["clean_label"]),
+                  origin=sample.origin, round=sample.round, parent=sample.parent, meta=meta, id=sample.id)
 
 
 def split_by_dialogue(samples: list[Sample], seed: int, heldout_seen_size: int | float, round1_size: int | float,
