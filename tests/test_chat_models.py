@@ -59,6 +59,22 @@ def test_history_with_calls_and_tool_results_renders_in_order(smollm2_tokenizer)
     assert completion == "It is 21 degrees and 14:02.<|im_end|>"
 
 
+def test_every_tool_and_every_tool_result_starts_its_own_line(smollm2_tokenizer):
+    # transformers renders templates with trim_blocks: a literal newline after a block tag vanished,
+    # which glued "# Tools" to the next sentence, all schemas into one line, and "user<tool_response>".
+    messages = [{"role": "user", "content": "Time in Paris?"},
+                {"role": "assistant", "content": "", "tool_calls": [{"name": "get_time", "arguments": {"tz": "Europe/Paris"}}]},
+                {"role": "tool", "name": "get_time", "content": '{"time": "14:02"}'}]
+    prompt = render_prompt(smollm2_tokenizer, messages, TOOLS)
+    lines = prompt.split("\n")
+    start = lines.index("<tools>")
+    assert lines[start - 2] == "# Tools" and lines[start - 1].startswith("The following tools are available.")
+    assert [json.loads(line)["name"] for line in lines[start + 1:start + 3]] == ["get_weather", "get_time"]
+    assert lines[start + 3] == "</tools>"
+    assert prompt.endswith('<|im_start|>user\n<tool_response>\n{"time": "14:02"}\n</tool_response><|im_end|>\n'
+                           "<|im_start|>assistant\n")
+
+
 def test_template_without_tools_has_no_tool_section(smollm2_tokenizer):
     prompt = render_prompt(smollm2_tokenizer, [{"role": "user", "content": "hi"}])
     assert "<tools>" not in prompt
