@@ -6,15 +6,17 @@ path is listed in ``ReportInputs.missing`` so the report can say what it could n
 
 Layout read (DESIGN.md §6): ``eval/<arm>/<round>/{metrics,train,train_curve}.json`` for the base
 model (``base/r0``) and both arms per configured round, ``eval/sft/train.json``,
-``data/rounds/<round>/{metrics,probe/metrics,judge/metrics,expand/metrics}.json`` and the
-round-1 seed slice ``data/seed/round1.jsonl``.
+``data/rounds/<round>/{metrics,probe/metrics,judge/metrics,expand/metrics}.json``, the judge's
+ledger ``data/rounds/<round>/judge/ledger.jsonl`` (who decided each verdict), the round-1 seed
+slice ``data/seed/round1.jsonl`` and the held-out sets ``data/seed/heldout_{unseen,seen}.jsonl``
+(need kind and value phenomena of each held-out item).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from matplotlib.figure import Figure
 
 from looptool.eval.stats import paired_comparison, wilson_interval
 from looptool.io import atomic_open
+from looptool.schema import NEED_KINDS
 
 BASE_RUN = ("base", "r0")
 SFT_RUN = ("sft", "r0")  # the warm-up model every arm's round 1 starts from
@@ -30,6 +33,16 @@ TRAINED_ARMS = ("iterative", "static")
 # Origins of a round's samples, bottom to top in the composition plot (DESIGN.md §3).
 ORIGINS = ("seed", "hppl", "error_seed", "corrected", "edde", "fresh")
 MISSING = "–"
+# Held-out sets whose items are seed samples (outcome ids = sample ids), pooled by phenomenon.
+HELDOUT_SETS = ("heldout_unseen", "heldout_seen")
+# Buckets as looptool.loop.probe names them (need_kind_of / phenomena_of; not imported, since the
+# probe module would bring the policy engine into this stage's dependencies): the meta does not say,
+# or says the answer holds no value to copy.
+UNKNOWN_BUCKET = "unknown"
+NO_PHENOMENON = "none"
+# Who decided a JGLV verdict (ledger info ``decided_by``): the seed set's rules, the LLM judge, or
+# nobody (ablation.jglv=false: every mismatch kept as PRED_WRONG).
+DECIDERS = ("rule", "judge", "ablation")
 
 # Headline columns per benchmark, in the paper's order; categories follow them.
 SUMMARY_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -78,6 +91,10 @@ class ReportInputs:
     shared_static: list[str] = field(default_factory=list)
     # (arm, round) -> {benchmark: {category: {item id: 0/1}}} (eval/<arm>/<round>/outcomes.json)
     outcomes: dict[tuple[str, str], dict | None] = field(default_factory=dict)
+    # round -> {decider: verdicts} from the judge's ledger; None where it could not be read.
+    decided_by: dict[str, dict[str, int] | None] = field(default_factory=dict)
+    # held-out set -> {sample id: meta}; a set whose file could not be read is absent.
+    heldout_meta: dict[str, dict[str, dict]] = field(default_factory=dict)
 
 
 def eval_runs(rounds: Sequence[str]) -> list[tuple[str, str]]:
@@ -105,24 +122,39 @@ def previous_round(rounds: Sequence[str], round_key: str, params_rounds: Mapping
 class _Reader:
     """Reads JSON under a root and remembers which paths it could not use."""
 
+    _UNREAD = object()  # not None: a file may hold JSON null
+
     def __init__(self, root: Path):
         self.root = root
         self.missing: list[str] = []
 
-    def json(self, relative: str, expect: type) -> Any:
-        path = self.root / relative
+    def _parsed(self, relative: str, parse: Any) -> Any:
         try:
-            value = json.loads(path.read_text(encoding="utf-8"))
+            return parse((self.root / relative).read_text(encoding="utf-8"))
         except FileNotFoundError:
             self.missing.append(f"{relative} (not found)")
-            return None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             self.missing.append(f"{relative} (unreadable: {type(err).__name__})")
+        return self._UNREAD
+
+    def json(self, relative: str, expect: type) -> Any:
+        value = self._parsed(relative, json.loads)
+        if value is self._UNREAD:
             return None
         if not isinstance(value, expect):
             self.missing.append(f"{relative} (expected a JSON {expect.__name__})")
             return None
         return value
+
+    def jsonl(self, relative: str) -> list[dict] | None:
+        """The JSON objects of a JSONL file, or None (and the path noted) if any line is not one."""
+        rows = self._parsed(relative, lambda text: [json.loads(line) for line in text.splitlines() if line.strip()])
+        if rows is self._UNREAD:
+            return None
+        if not all(isinstance(row, dict) for row in rows):
+            self.missing.append(f"{relative} (expected one JSON object a line)")
+            return None
+        return rows
 
     def line_count(self, relative: str) -> int | None:
         try:
@@ -174,6 +206,9 @@ def collect_inputs(root: str | Path, rounds: Sequence[str], params_rounds: Mappi
         assembled[r] = composition if isinstance(composition, dict) else None
         inputs.loop_stages[r] = {stage: reader.json(f"data/rounds/{r}/{stage}/metrics.json", dict)
                                  for stage in ("probe", "judge", "expand")}
+        if inputs.loop_stages[r]["judge"] is not None:  # no judge stage output: already noted missing
+            records = reader.jsonl(f"data/rounds/{r}/judge/ledger.jsonl")
+            inputs.decided_by[r] = None if records is None else decided_by_counts(records)
     for r in rounds:
         prev = previous_round(rounds, r, params_rounds)
         if prev is None:
@@ -185,8 +220,23 @@ def collect_inputs(root: str | Path, rounds: Sequence[str], params_rounds: Mappi
     if rounds and assembled.get(rounds[-1]) is not None:
         # The last round also assembles data that no configured round trains on; still worth seeing.
         inputs.compositions.append((f"after {rounds[-1]}", assembled[rounds[-1]], f"assembled at {rounds[-1]}, not trained on"))
+    for name in HELDOUT_SETS:
+        rows = reader.jsonl(f"data/seed/{name}.jsonl")
+        if rows is not None:
+            inputs.heldout_meta[name] = {str(row.get("id")): row.get("meta") if isinstance(row.get("meta"), dict) else {}
+                                         for row in rows}
     inputs.missing = reader.missing
     return inputs
+
+
+def decided_by_counts(ledger_records: Iterable[dict]) -> dict[str, int]:
+    """Verdicts per decider (rule | judge | ablation) over a judge ledger's item records."""
+    counts = {decider: 0 for decider in DECIDERS}
+    for record in ledger_records:
+        if record.get("fate") in ("kept", "rejected"):
+            decider = str(_get(record, "info", "decided_by") or UNKNOWN_BUCKET)
+            counts[decider] = counts.get(decider, 0) + 1
+    return counts
 
 
 # ------------------------------------------------------------------------------------------
@@ -423,6 +473,134 @@ def paired_section(paired: Mapping[str, Mapping[str, dict]]) -> str:
                             "iterative only", "static only", "exact McNemar p", ""], rows)
 
 
+# ------------------------------------------------------------------------------------------
+# Held-out accuracy by value phenomenon and need kind
+
+Ratio = tuple[int, int]  # (correct or mastered, items)
+BucketsOf = Callable[[Mapping], list[str]]  # an item's meta -> the buckets it counts under
+
+
+def need_kind_buckets(meta: Mapping) -> list[str]:
+    """An item's need kind (``meta.need_kind``) as its one bucket; ``unknown`` when absent."""
+    kind = meta.get("need_kind")
+    return [str(kind)] if isinstance(kind, str) and kind else [UNKNOWN_BUCKET]
+
+
+def phenomenon_buckets(meta: Mapping) -> list[str]:
+    """The value phenomena an item exercises, each once (it counts under every one); ``none`` for an
+    empty list, ``unknown`` when the meta has none."""
+    found = meta.get("phenomena")
+    if not isinstance(found, list):
+        return [UNKNOWN_BUCKET]
+    return list(dict.fromkeys(str(p) for p in found)) or [NO_PHENOMENON]
+
+
+def heldout_accuracy_by(outcomes: Mapping | None, heldout_meta: Mapping[str, Mapping[str, Mapping]],
+                        buckets_of: BucketsOf) -> dict[str, Ratio]:
+    """bucket -> (correct, items) of one run over the held-out sets pooled, every category included.
+
+    A set whose sample file was not read is left out (its items' buckets are unknowable); an item id
+    not in its set's file (the file rebuilt after the evaluation) counts as ``unknown``.
+    """
+    tally: dict[str, list[int]] = {}
+    for name in HELDOUT_SETS:
+        if name not in heldout_meta:
+            continue
+        categories = (outcomes or {}).get(name)
+        for items in (categories.values() if isinstance(categories, dict) else ()):
+            for item_id, ok in (items.items() if isinstance(items, dict) else ()):
+                meta = heldout_meta[name].get(item_id)
+                for bucket in [UNKNOWN_BUCKET] if meta is None else buckets_of(meta):
+                    counts = tally.setdefault(bucket, [0, 0])
+                    counts[0] += bool(ok)
+                    counts[1] += 1
+    return {bucket: (k, n) for bucket, (k, n) in tally.items()}
+
+
+def heldout_table(outcomes: Mapping[tuple[str, str], Mapping | None], heldout_meta: Mapping[str, Mapping[str, Mapping]],
+                  buckets_of: BucketsOf) -> dict[tuple[str, str], dict[str, Ratio]]:
+    """run -> bucket -> (correct, items), for the runs (in the given order) that scored a held-out item."""
+    table = {run: heldout_accuracy_by(found, heldout_meta, buckets_of) for run, found in outcomes.items()}
+    return {run: by_bucket for run, by_bucket in table.items() if by_bucket}
+
+
+def iterative_chain(runs: Iterable[tuple[str, str]], rounds: Sequence[str]) -> list[tuple[str, str]]:
+    """The iterative arm's models in training order, from its start (SFT when present, else base),
+    restricted to ``runs`` (the ones with numbers)."""
+    present = set(runs)
+    start = [SFT_RUN] if SFT_RUN in present else [BASE_RUN] if BASE_RUN in present else []
+    return start + [("iterative", r) for r in rounds if ("iterative", r) in present]
+
+
+@dataclass(frozen=True)
+class Move:
+    before_run: tuple[str, str]
+    after_run: tuple[str, str]
+    bucket: str
+    before: Ratio
+    after: Ratio
+
+    @property
+    def change(self) -> float:
+        return self.after[0] / self.after[1] - self.before[0] / self.before[1]
+
+
+def largest_moves(table: Mapping[tuple[str, str], Mapping[str, Ratio]], chain: Sequence[tuple[str, str]],
+                  top: int = 3) -> list[Move]:
+    """Per step of ``chain``, the ``top`` phenomena whose accuracy changed most (absolute change,
+    then name), among those scored in both runs; the none/unknown buckets name no phenomenon and an
+    unchanged one is no move."""
+    moves: list[Move] = []
+    for before_run, after_run in zip(chain, chain[1:]):
+        before, after = table.get(before_run) or {}, table.get(after_run) or {}
+        step = [Move(before_run, after_run, b, before[b], after[b]) for b in after
+                if b in before and b not in (NO_PHENOMENON, UNKNOWN_BUCKET) and before[b][1] and after[b][1]]
+        step = [m for m in step if m.change != 0]
+        moves += sorted(step, key=lambda m: (-abs(m.change), m.bucket))[:top]
+    return moves
+
+
+def bucket_order(buckets: Iterable[str], first: Sequence[str] = ()) -> list[str]:
+    """``first`` (those present) in its order, then the rest by name, then none and unknown."""
+    present = set(buckets)
+    last = [b for b in (NO_PHENOMENON, UNKNOWN_BUCKET) if b in present]
+    head = [b for b in first if b in present and b not in last]
+    return head + sorted(present - set(head) - set(last)) + last
+
+
+def ratio_text(ratio: Ratio | None) -> str:
+    return MISSING if ratio is None else f"{ratio[0]}/{ratio[1]}"
+
+
+def ratio_table(corner: str, columns: Mapping[str, Mapping[str, Ratio]], first: Sequence[str] = ()) -> str:
+    """Rows = buckets, one column per key of ``columns``, cells ``k/n`` (the dash: not scored)."""
+    rows = bucket_order((b for by_bucket in columns.values() for b in by_bucket), first)
+    return _markdown_table([corner, *columns],
+                           [[b, *(ratio_text(by_bucket.get(b)) for by_bucket in columns.values())] for b in rows])
+
+
+def heldout_section(inputs: ReportInputs) -> str:
+    by_phenomenon = heldout_table(inputs.outcomes, inputs.heldout_meta, phenomenon_buckets)
+    if not by_phenomenon:
+        return ("No held-out outcomes to break down (eval/<arm>/<round>/outcomes.json with "
+                f"{' or '.join(HELDOUT_SETS)}, and data/seed/<set>.jsonl).")
+    by_kind = heldout_table(inputs.outcomes, inputs.heldout_meta, need_kind_buckets)
+    labels = {run: run_label(*run) for run in by_phenomenon}
+    moves = largest_moves(by_phenomenon, iterative_chain(by_phenomenon, inputs.rounds))
+    lines = [f"- {labels[m.before_run]} → {labels[m.after_run]}: {m.bucket} {ratio_text(m.before)} → "
+             f"{ratio_text(m.after)} ({100 * m.change:+.1f} pp)" for m in moves]
+    pooled = ", ".join(name for name in HELDOUT_SETS if name in inputs.heldout_meta)
+    return "\n\n".join([
+        f"Held-out sets pooled ({pooled}), correct/items. An item counts under every value phenomenon its answer "
+        "exercises; none = no value to copy (a text reply, a call without arguments); unknown = the item's meta "
+        "does not say, or it is not in the set's sample file.",
+        ratio_table("phenomenon", {labels[run]: v for run, v in by_phenomenon.items()}),
+        ratio_table("need kind", {labels[run]: by_kind.get(run, {}) for run in by_phenomenon}, NEED_KINDS),
+        "Phenomena that moved most along the iterative arm, each round against the run before it (SFT, or base "
+        "without SFT, before the first; few items make large swings):",
+        "\n".join(lines) or "none moved."])
+
+
 def intervals_section(table: SummaryTable, intervals: Mapping[tuple[str, str], dict[str, dict]]) -> str:
     """Headline scores per run as value [95% Wilson interval] (n)."""
     fields = headline_fields(table)
@@ -627,24 +805,85 @@ def _get(block: dict | None, *keys: str) -> Any:
 
 def loop_section(inputs: ReportInputs) -> str:
     """Probe (GCP), judge (JGLV) and expand (EDDE) numbers per round of the iterative arm."""
-    rounds = inputs.rounds
-    probe = _markdown_table(
+    stages = {r: inputs.loop_stages[r] for r in inputs.rounds}
+    return "\n\n".join(["### Probe (GCP)", probe_section(stages), "### Judge (JGLV)",
+                        judge_section(stages, inputs.decided_by), "### Expand (EDDE)", expand_section(stages)])
+
+
+def probe_section(stages: Mapping[str, Mapping[str, dict | None]]) -> str:
+    counts = _markdown_table(
         ["round", "samples", "mastered", "failed", "unparsable", "high-PPL kept", "mastered PPL min / median / max"],
-        [[r, _get(s := inputs.loop_stages[r]["probe"], "samples"), _get(s, "mastered"), _get(s, "failed"),
+        [[r, _get(s := found["probe"], "samples"), _get(s, "mastered"), _get(s, "failed"),
           _get(s, "unparsable"), _get(s, "high_ppl_kept"),
           None if _get(s, "mastered_ppl") is None else " / ".join(
               MISSING if _get(s, "mastered_ppl", k) is None else f"{_get(s, 'mastered_ppl', k):.3g}"
               for k in ("min", "median", "max"))]
-         for r in rounds])
-    verdicts = ("PRED_WRONG", "LABEL_WRONG", "BOTH_CORRECT", "BOTH_WRONG")
-    judge = _markdown_table(
-        ["round", "mismatches", *verdicts, "judge ran"],
-        [[r, _get(j := inputs.loop_stages[r]["judge"], "mismatches"), *(_get(j, "verdicts", v) for v in verdicts),
-          _get(j, "judge_ran")] for r in rounds])
-    expand = _markdown_table(
-        ["round", "error seeds", "new samples"],
-        [[r, _get(e := inputs.loop_stages[r]["expand"], "error_seeds"), _get(e, "new_samples")] for r in rounds])
-    return "\n\n".join(["### Probe (GCP)", probe, "### Judge (JGLV)", judge, "### Expand (EDDE)", expand])
+         for r, found in stages.items()])
+    by_kind, by_phenomenon = ({r: mastery_ratios(_get(found["probe"], key)) for r, found in stages.items()}
+                              for key in ("by_need_kind", "by_phenomenon"))
+    if not any(by_kind.values()) and not any(by_phenomenon.values()):
+        return counts  # probe metrics written before the breakdown existed
+    return "\n\n".join([
+        counts, "Mastered/probed per need kind and per value phenomenon (a sample counts under every phenomenon it "
+        "exercises; none = no value to copy, unknown = its meta does not say):",
+        ratio_table("need kind", by_kind, NEED_KINDS), ratio_table("phenomenon", by_phenomenon)])
+
+
+def mastery_ratios(block: Any) -> dict[str, Ratio]:
+    """Probe metrics ``{bucket: {"mastered": m, "failed": f}}`` -> ``{bucket: (m, m + f)}``."""
+    ratios = {}
+    for bucket, counts in (block.items() if isinstance(block, dict) else ()):
+        mastered, failed = (int(_get(counts, k) or 0) for k in ("mastered", "failed"))
+        ratios[bucket] = (mastered, mastered + failed)
+    return ratios
+
+
+def judge_section(stages: Mapping[str, Mapping[str, dict | None]], decided_by: Mapping[str, dict[str, int] | None]) -> str:
+    verdicts = ("PRED_WRONG", "LABEL_WRONG", "BOTH_CORRECT", "BOTH_WRONG", "JUDGE_FAILED")
+    table = _markdown_table(
+        ["round", "mismatches", *verdicts, "judge ran", *(f"decided by {d}" for d in DECIDERS)],
+        [[r, _get(j := found["judge"], "mismatches"), *(_get(j, "verdicts", v) for v in verdicts), _get(j, "judge_ran"),
+          *(_get(decided_by.get(r), d) for d in DECIDERS)] for r, found in stages.items()])
+    parts = [table, "Decided by (from the judge's ledger): rule = the prediction broke a seed-set rule, so no judge "
+             "was asked; judge = the LLM judge's votes; ablation = JGLV off, every mismatch kept as PRED_WRONG."]
+    audits = {r: _get(found["judge"], "noise_audit") for r, found in stages.items()}
+    if not any(isinstance(a, dict) for a in audits.values()):
+        return "\n\n".join(parts)
+    columns = ("corrupted_seen", "corrupted_judged_label_wrong", "corrected_equal_clean", "clean_labels_seen",
+               "clean_labels_rewritten")
+    audit = _markdown_table(
+        ["round", "corrupted seen", "judged LABEL_WRONG", "corrected to clean", "clean seen", "clean rewritten",
+         "corrupted by type", "verdicts on corrupted"],
+        [[r, *(_get(a, c) for c in columns), _counts_text(_get(a, "corrupted_by_type")),
+          _counts_text(_get(a, "corrupted_verdicts"))] for r, a in audits.items()])
+    return "\n\n".join([
+        *parts, "Noise audit of the mismatches against the labels the oracle corrupted on purpose: corrupted seen = "
+        "corrupted labels among the mismatches; judged LABEL_WRONG = those the judge replaced by the prediction; "
+        "corrected to clean = replacements equal to the clean label; clean seen = mismatches with an intact "
+        "label; clean rewritten = intact labels the judge replaced (harm done); by type = the corruptions seen; "
+        "verdicts on corrupted = what the judge said about them.", audit])
+
+
+def expand_section(stages: Mapping[str, Mapping[str, dict | None]]) -> str:
+    rows = []
+    for r, found in stages.items():
+        e = found["expand"]
+        attempted, kept = _get(e, "asked"), _get(e, "new_samples")
+        share = percent(kept / attempted) if isinstance(kept, int) and isinstance(attempted, int) and attempted else None
+        rows.append([r, _get(e, "error_seeds"), attempted, kept, share,
+                     _counts_text(_get(e, "ledger", "rejected_by_reason"))])
+    return "\n\n".join([
+        _markdown_table(["round", "error seeds", "variants attempted", "kept (new samples)", "yield %",
+                         "rejected by reason"], rows),
+        "Yield = kept / attempted; attempted = error seeds expanded (at most expand.max_seeds) x expand.per_seed."])
+
+
+def _counts_text(counts: Any) -> str | None:
+    """``{name: n}`` as "name n, ..." largest first; None (the dash) when there is no dict."""
+    if not isinstance(counts, dict):
+        return None
+    ranked = sorted(counts.items(), key=lambda item: (-item[1] if isinstance(item[1], (int, float)) else 0, item[0]))
+    return ", ".join(f"{name} {n}" for name, n in ranked) or "none"
 
 
 def composition_section(inputs: ReportInputs) -> str:
@@ -701,7 +940,7 @@ def render_report(inputs: ReportInputs, table: SummaryTable, plot_links: Mapping
         parts += ["Categories not run (each counts 0 in its benchmark's Overall):", ""]
         parts += [f"- {BENCHMARK_LABELS.get(b, b)}: {', '.join(names)}" for b, names in not_run.items()]
         parts.append("")
-    parts += ["## Plots", ""]
+    parts += ["## Held-out accuracy by phenomenon", "", heldout_section(inputs), "", "## Plots", ""]
     parts += [f"![{caption}]({link})" for caption, link in plot_links.items()]
     parts += ["", "## Training data per round", "", composition_section(inputs), "",
               "## Loop stages per round", "", loop_section(inputs), "",

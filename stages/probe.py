@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> None:
         engine = load_policy_engine(args.model, backend=cfg.backend)
         results = probe(engine, samples, section_config(params, "generation", GenerationSettings), cfg.batch_size)
         split = split_by_probe(samples, results, cfg.retention, keep_all_mastered=not ablation.high_ppl)
-        metrics = {**probe_metrics(results, split), "ledger": split.ledger.summary()}
+        metrics = {**probe_metrics(samples, results, split), "ledger": split.ledger.summary()}
         log_metrics(run, metrics)
     out = args.out_dir
     write_jsonl(out / "results.jsonl", (r.to_dict() for r in results))

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from looptool.llm.policy import GenerationSettings
-from looptool.loop.probe import RetentionRule, high_ppl_ids, judge_outputs, probe, split_by_probe
+from looptool.loop.probe import RetentionRule, high_ppl_ids, judge_outputs, probe, probe_metrics, split_by_probe
 from looptool.schema import Call, Sample, Tool
 from looptool.toolcall import render_calls
 
@@ -75,6 +75,22 @@ def test_split_keeps_high_ppl_and_failed_and_balances():
     assert summary["in"] == 5 and summary["kept"] == 4 and summary["rejected_by_reason"] == {"mastered_low_ppl": 1}
     keep_all = split_by_probe(SAMPLES, results, RetentionRule("median"), keep_all_mastered=True)
     assert len(keep_all.high_ppl) == 3 and keep_all.ledger.count("rejected") == 0  # ablation.high_ppl=false
+
+
+def test_metrics_count_mastered_and_failed_per_need_kind_and_phenomenon():
+    metas = [{"need_kind": "single_call", "phenomena": ["identifier", "iso_date"]},  # mastered
+             {"need_kind": "single_call", "phenomena": ["identifier", "identifier"]},  # failed; counted once
+             {"need_kind": "no_tool", "phenomena": []},  # mastered; no value: "none"
+             {}]  # failed; a sample from elsewhere: "unknown"
+    samples = [Sample(s.tools, s.messages, s.label, meta=m) for s, m in zip(SAMPLES, metas)]
+    outputs = [out(right(samples[0]), 1.1), OUTPUTS[3], out(right(samples[2]), 2.0), OUTPUTS[4]]
+    results = judge_outputs(samples, outputs)
+    metrics = probe_metrics(samples, results, split_by_probe(samples, results, RetentionRule("median")))
+    assert (metrics["mastered"], metrics["failed"]) == (2, 2)
+    assert metrics["by_need_kind"] == {"single_call": {"mastered": 1, "failed": 1}, "no_tool": {"mastered": 1, "failed": 0},
+                                       "unknown": {"mastered": 0, "failed": 1}}
+    assert metrics["by_phenomenon"] == {"identifier": {"mastered": 1, "failed": 1}, "iso_date": {"mastered": 1, "failed": 0},
+                                        "none": {"mastered": 1, "failed": 0}, "unknown": {"mastered": 0, "failed": 1}}
 
 
 def test_probe_with_the_policy_engine_on_the_tiny_model(tiny_model_dir):

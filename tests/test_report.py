@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from looptool import report
+from looptool.loop.probe import need_kind_of, phenomena_of
 from stages import report as report_stage
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -39,6 +40,31 @@ def _write(root: Path, relative: str, obj) -> None:
     path.write_text(json.dumps(obj), encoding="utf-8")
 
 
+def _write_jsonl(root: Path, relative: str, rows: list) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+
+# Held-out items (id -> meta; s2 has none) and per-item outcomes of three runs. "gone" is an id the
+# sample file no longer holds.
+HELDOUT_META = {
+    "heldout_unseen": {"u1": {"need_kind": "single_call", "phenomena": ["identifier", "iso_date"]},
+                       "u2": {"need_kind": "single_call", "phenomena": ["identifier"]},
+                       "u3": {"need_kind": "no_tool", "phenomena": []}},
+    "heldout_seen": {"s1": {"need_kind": "parallel", "phenomena": ["relative_date"]}, "s2": {}},
+}
+HELDOUT_OUTCOMES = {
+    ("sft", "r0"): {"heldout_unseen": {"single_call": {"u1": 0, "u2": 1}, "no_tool": {"u3": 1}},
+                    "heldout_seen": {"parallel": {"s1": 0}, "reply": {"s2": 1}}},
+    ("iterative", "r1"): {"heldout_unseen": {"single_call": {"u1": 1, "u2": 1}, "no_tool": {"u3": 1}},
+                          "heldout_seen": {"parallel": {"s1": 1}, "reply": {"s2": 0}}},
+    ("iterative", "r2"): {"heldout_unseen": {"single_call": {"u1": 1, "u2": 0}, "no_tool": {"u3": 0}},
+                          "heldout_seen": {"parallel": {"s1": 1}, "reply": {"s2": 0, "gone": 1}},
+                          "bfcl-v3": {"simple": {"0": 1}}},  # not a held-out set: never pooled
+}
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
@@ -66,9 +92,34 @@ def tree(tmp_path: Path) -> Path:
                {"samples": 7, "mastered": 4, "failed": 3, "unparsable": 1, "high_ppl_kept": 2,
                 "mastered_ppl": {"min": 1.01, "median": 1.2, "max": 2.5}})
         _write(root, f"data/rounds/{r}/judge/metrics.json",
-               {"mismatches": 3, "verdicts": {"PRED_WRONG": 2, "LABEL_WRONG": 1, "BOTH_CORRECT": 0, "BOTH_WRONG": 0},
-                "judge_ran": True})
+               {"mismatches": 3, "verdicts": {"PRED_WRONG": 2, "LABEL_WRONG": 1, "BOTH_CORRECT": 0, "BOTH_WRONG": 0,
+                                              "JUDGE_FAILED": 0}, "judge_ran": True})
         _write(root, f"data/rounds/{r}/expand/metrics.json", {"error_seeds": 2, "new_samples": 3})
+    # r1's loop files are as stages wrote them before the breakdowns existed; r2's have them all.
+    _write(root, "data/rounds/r2/probe/metrics.json",
+           {"samples": 7, "mastered": 4, "failed": 3, "unparsable": 1, "high_ppl_kept": 2,
+            "mastered_ppl": {"min": 1.01, "median": 1.2, "max": 2.5},
+            "by_need_kind": {"no_tool": {"mastered": 1, "failed": 2}, "single_call": {"mastered": 3, "failed": 1}},
+            "by_phenomenon": {"identifier": {"mastered": 2, "failed": 1}, "none": {"mastered": 2, "failed": 2}}})
+    _write(root, "data/rounds/r2/judge/metrics.json",
+           {"mismatches": 3, "verdicts": {"PRED_WRONG": 2, "LABEL_WRONG": 1, "BOTH_CORRECT": 0, "BOTH_WRONG": 0,
+                                          "JUDGE_FAILED": 0}, "judge_ran": True,
+            "noise_audit": {"corrupted_seen": 3, "corrupted_judged_label_wrong": 1, "corrected_equal_clean": 0,
+                            "clean_labels_seen": 0, "clean_labels_rewritten": 0,
+                            "corrupted_by_type": {"swap_args": 2, "wrong_enum": 1},
+                            "corrupted_verdicts": {"LABEL_WRONG": 1, "PRED_WRONG": 2}}})
+    _write_jsonl(root, "data/rounds/r2/judge/ledger.jsonl", [
+        {"stage": "judge", "id": "a", "fate": "kept", "reason": None, "info": {"decided_by": "rule"}},
+        {"stage": "judge", "id": "b", "fate": "kept", "reason": None, "info": {"decided_by": "judge"}},
+        {"stage": "judge", "id": "c", "fate": "rejected", "reason": "both_wrong", "info": {"decided_by": "rule"}},
+        {"stage": "judge", "id": "judge#note0", "fate": "note", "reason": "a remark", "info": {}}])
+    _write(root, "data/rounds/r2/expand/metrics.json",
+           {"backend": "program", "error_seeds": 4, "asked": 8, "new_samples": 3, "kept_share": 0.375,
+            "ledger": {"in": 8, "kept": 3, "rejected": 5, "rejected_by_reason": {"changed_shape": 1, "judge_fail": 4}}})
+    for name, metas in HELDOUT_META.items():
+        _write_jsonl(root, f"data/seed/{name}.jsonl", [{"id": i, "meta": meta} for i, meta in metas.items()])
+    for (arm, r), outcomes in HELDOUT_OUTCOMES.items():
+        _write(root, f"eval/{arm}/{r}/outcomes.json", outcomes)
     params = root / "params.yaml"
     params.write_text("rounds:\n  r1: {prev: r0}\n  r2: {prev: r1}\n", encoding="utf-8")
     return root
@@ -105,7 +156,8 @@ def test_stage_writes_table_plots_and_summary(tree: Path, capsys) -> None:
         png = (tree / f"eval/plots/{name}.png").read_bytes()
         assert png.startswith(PNG_SIGNATURE) and len(png) > 5000
     # Loop numbers per round are in the report.
-    assert "| r2 | 3 | 2 | 1 | 0 | 0 | True |" in markdown
+    # verdicts, judge ran, then decided by rule / judge / ablation (r2's ledger: 2 rule, 1 judge, a note)
+    assert "| r2 | 3 | 2 | 1 | 0 | 0 | 0 | True | 2 | 1 | 0 |" in markdown
     assert "| r2 | 7 | 4 | 3 | 1 | 2 | 1.01 / 1.2 / 2.5 |" in markdown
 
     summary = json.loads((tree / "eval/summary.json").read_text())
@@ -247,3 +299,122 @@ def test_scores_carry_n_and_wilson_intervals_and_arms_are_compared_item_by_item(
     assert r2["difference"] == pytest.approx(0.8) and r2["p_value"] == pytest.approx(2 / 256)
     markdown = (root / "eval/report.md").read_text()
     assert "80.0 [49.0, 94.3] (n=10)" in markdown and "0.00781" in markdown
+
+
+def _section(markdown: str, title: str) -> str:
+    """The text under one heading, up to the next heading of the same or a higher level."""
+    level = title.split(" ", 1)[0]
+    start = markdown.index(title + "\n")
+    ends = [i for i in (markdown.find("\n" + "#" * n + " ", start + 1) for n in range(1, len(level) + 1)) if i != -1]
+    return markdown[start:min(ends, default=len(markdown))]
+
+
+def test_loop_section_breaks_the_probe_down_audits_the_judge_and_gives_the_edde_yield(tree: Path) -> None:
+    # Issue 15 item 5: which need kinds / phenomena the model masters, how JGLV did on the corrupted
+    # labels and who decided, and how many EDDE variants survived. r1 has the older metrics (dashes).
+    report_stage.main(["--root", str(tree), "--params", str(tree / "params.yaml")])
+    markdown = (tree / "eval/report.md").read_text(encoding="utf-8")
+    probe = _section(markdown, "### Probe (GCP)")
+    # mastered/probed: single_call 3 of 3 + 1, no_tool 1 of 1 + 2; need kinds in schema order.
+    assert "| need kind | r1 | r2 |" in probe
+    assert probe.index("| single_call | – | 3/4 |") < probe.index("| no_tool | – | 1/3 |")
+    assert "| identifier | – | 2/3 |" in probe and "| none | – | 2/4 |" in probe
+
+    judge = _section(markdown, "### Judge (JGLV)")
+    assert "| r1 | 3 | 2 | 1 | 0 | 0 | 0 | True | – | – | – |" in judge  # r1 has no ledger
+    # The counts ranked largest first (PRED_WRONG 2 before LABEL_WRONG 1, not by name).
+    assert "| r2 | 3 | 1 | 0 | 0 | 0 | swap_args 2, wrong_enum 1 | PRED_WRONG 2, LABEL_WRONG 1 |" in judge
+    assert "| r1 | – | – | – | – | – | – | – |" in judge
+    assert "corrected to clean = replacements equal to the clean label" in judge
+
+    expand = _section(markdown, "### Expand (EDDE)")
+    # 3 kept of 8 attempted = 37.5 %.
+    assert "| r2 | 4 | 8 | 3 | 37.5 | judge_fail 4, changed_shape 1 |" in expand
+    assert "| r1 | 2 | – | 3 | – | – |" in expand
+    assert "data/rounds/r1/judge/ledger.jsonl (not found)" in markdown
+
+
+def test_heldout_accuracy_pools_both_sets_per_phenomenon_and_need_kind() -> None:
+    by_phenomenon = report.heldout_table(HELDOUT_OUTCOMES, HELDOUT_META, report.phenomenon_buckets)
+    # sft: identifier = u1 wrong + u2 right; u1 also counts under iso_date; u3's empty list is "none";
+    # s2 has no meta and r2's "gone" is in no file: "unknown". bfcl items are not held-out.
+    assert by_phenomenon == {
+        ("sft", "r0"): {"identifier": (1, 2), "iso_date": (0, 1), "none": (1, 1), "relative_date": (0, 1),
+                        "unknown": (1, 1)},
+        ("iterative", "r1"): {"identifier": (2, 2), "iso_date": (1, 1), "none": (1, 1), "relative_date": (1, 1),
+                              "unknown": (0, 1)},
+        ("iterative", "r2"): {"identifier": (1, 2), "iso_date": (1, 1), "none": (0, 1), "relative_date": (1, 1),
+                              "unknown": (1, 2)},
+    }
+    by_kind = report.heldout_table(HELDOUT_OUTCOMES, HELDOUT_META, report.need_kind_buckets)
+    assert by_kind[("iterative", "r2")] == {"single_call": (1, 2), "no_tool": (0, 1), "parallel": (1, 1),
+                                            "unknown": (1, 2)}
+    # Without the seen set's sample file its items cannot be placed, so they are left out, not "unknown".
+    unseen_only = {"heldout_unseen": HELDOUT_META["heldout_unseen"]}
+    assert report.heldout_accuracy_by(HELDOUT_OUTCOMES[("sft", "r0")], unseen_only, report.need_kind_buckets) == \
+        {"single_call": (1, 2), "no_tool": (1, 1)}
+    assert report.heldout_table({("base", "r0"): None}, HELDOUT_META, report.need_kind_buckets) == {}
+
+
+def test_largest_moves_follow_the_iterative_arm_and_rank_by_absolute_change() -> None:
+    table = report.heldout_table(HELDOUT_OUTCOMES, HELDOUT_META, report.phenomenon_buckets)
+    chain = report.iterative_chain(table, ["r1", "r2"])
+    assert chain == [("sft", "r0"), ("iterative", "r1"), ("iterative", "r2")]
+    moves = report.largest_moves(table, chain, top=3)
+    # sft -> r1: iso_date and relative_date 0/1 -> 1/1 (+100, tie broken by name), identifier 1/2 -> 2/2
+    # (+50); none/unknown name no phenomenon. r1 -> r2: only identifier moved (2/2 -> 1/2); unchanged
+    # phenomena are no move.
+    assert [(m.after_run[1], m.bucket, m.before, m.after) for m in moves] == [
+        ("r1", "iso_date", (0, 1), (1, 1)), ("r1", "relative_date", (0, 1), (1, 1)), ("r1", "identifier", (1, 2), (2, 2)),
+        ("r2", "identifier", (2, 2), (1, 2))]
+    assert moves[-1].change == pytest.approx(-0.5)
+    assert [m.bucket for m in report.largest_moves(table, chain, top=1)] == ["iso_date", "identifier"]
+    # No SFT evaluation: the arm starts at the base model.
+    assert report.iterative_chain([("base", "r0"), ("iterative", "r2")], ["r1", "r2"]) == [("base", "r0"), ("iterative", "r2")]
+
+
+def test_report_has_the_heldout_phenomenon_section_after_the_paired_tests(tree: Path) -> None:
+    report_stage.main(["--root", str(tree), "--params", str(tree / "params.yaml")])
+    markdown = (tree / "eval/report.md").read_text(encoding="utf-8")
+    assert markdown.index("## Iterative vs static, item by item") < markdown.index("## Held-out accuracy by phenomenon")
+    section = _section(markdown, "## Held-out accuracy by phenomenon")
+    assert "| phenomenon | sft | iterative r1 | iterative r2 |" in section  # runs without outcomes left out
+    rows = [line.split("|")[1].strip() for line in section.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows == ["phenomenon", "identifier", "iso_date", "relative_date", "none", "unknown",
+                    "need kind", "single_call", "parallel", "no_tool", "unknown"]
+    assert "| identifier | 1/2 | 2/2 | 1/2 |" in section and "| parallel | 0/1 | 1/1 | 1/1 |" in section
+    assert "- sft → iterative r1: iso_date 0/1 → 1/1 (+100.0 pp)" in section
+    assert "- iterative r1 → iterative r2: identifier 2/2 → 1/2 (-50.0 pp)" in section
+
+
+def test_heldout_files_missing_or_unreadable_are_reported(tmp_path: Path) -> None:
+    (tmp_path / "data/seed").mkdir(parents=True)
+    (tmp_path / "data/seed/heldout_unseen.jsonl").write_text('{"id": "u1"}\n{broken\n', encoding="utf-8")
+    inputs = report.collect_inputs(tmp_path, ["r1"])
+    assert "data/seed/heldout_unseen.jsonl (unreadable: JSONDecodeError)" in inputs.missing
+    assert "data/seed/heldout_seen.jsonl (not found)" in inputs.missing
+    assert inputs.heldout_meta == {}
+    (tmp_path / "data/seed/heldout_seen.jsonl").write_text('{"id": "s1"}\n[1, 2]\n', encoding="utf-8")
+    assert "data/seed/heldout_seen.jsonl (expected one JSON object a line)" in report.collect_inputs(tmp_path, ["r1"]).missing
+    table = report.build_summary_table(inputs.evals, report.eval_runs(["r1"]))
+    assert "No held-out outcomes to break down" in report.render_report(inputs, table, {})
+
+
+def test_decided_by_counts_items_not_notes() -> None:
+    records = [{"fate": "kept", "info": {"decided_by": "judge"}}, {"fate": "rejected", "info": {"decided_by": "judge"}},
+               {"fate": "kept", "info": {"decided_by": "ablation"}}, {"fate": "note", "info": {"decided_by": "rule"}}]
+    assert report.decided_by_counts(records) == {"rule": 0, "judge": 2, "ablation": 1}
+
+
+@pytest.mark.parametrize("meta", [{"need_kind": "parallel", "phenomena": ["list", "identifier", "list"]},
+                                  {"need_kind": "", "phenomena": []}, {}, {"phenomena": "identifier"}])
+def test_report_buckets_items_as_the_probe_does(meta: dict) -> None:
+    # The report keeps its own copy (importing the probe would make it depend on the policy engine).
+    assert report.phenomenon_buckets(meta) == phenomena_of(meta)
+    assert report.need_kind_buckets(meta) == [need_kind_of(meta)]
+
+
+def test_bucket_order_puts_known_first_and_none_unknown_last() -> None:
+    assert report.bucket_order(["unknown", "zeta", "none", "no_tool", "alpha", "single_call"],
+                               first=("single_call", "parallel", "no_tool")) == \
+        ["single_call", "no_tool", "alpha", "zeta", "none", "unknown"]

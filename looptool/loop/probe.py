@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,7 +143,44 @@ def split_by_probe(samples: Sequence[Sample], results: Sequence[ProbeResult], ru
     return ProbeSplit(high, failed, ledger)
 
 
-def probe_metrics(results: Sequence[ProbeResult], split: ProbeSplit) -> dict[str, Any]:
+# Buckets of a sample whose meta does not say (samples from outside the program agents), and of one
+# whose meta says it has no value phenomenon (a text reply, a call without arguments).
+UNKNOWN_BUCKET = "unknown"
+NO_PHENOMENON = "none"
+
+
+def need_kind_of(meta: dict[str, Any]) -> str:
+    """The need kind a sample's dialogue step served (``meta.need_kind``), or ``unknown``."""
+    kind = meta.get("need_kind")
+    return str(kind) if isinstance(kind, str) and kind else UNKNOWN_BUCKET
+
+
+def phenomena_of(meta: dict[str, Any]) -> list[str]:
+    """The value phenomena a sample exercises, each once (a sample counts under every one it has);
+    ``["none"]`` for an empty list, ``["unknown"]`` when the meta has no list."""
+    found = meta.get("phenomena")
+    if not isinstance(found, list):
+        return [UNKNOWN_BUCKET]
+    return list(dict.fromkeys(str(p) for p in found)) or [NO_PHENOMENON]
+
+
+def mastery_by(samples: Sequence[Sample], results: Sequence[ProbeResult],
+               buckets_of: Callable[[dict[str, Any]], Sequence[str]]) -> dict[str, dict[str, int]]:
+    """``{bucket: {"mastered": n, "failed": n}}`` over the probed samples, buckets in sorted order."""
+    mastered = {r.id: r.mastered for r in results}
+    counts: dict[str, dict[str, int]] = {}
+    for sample in samples:
+        if sample.id not in mastered:
+            continue
+        for bucket in buckets_of(sample.meta):
+            tally = counts.setdefault(bucket, {"mastered": 0, "failed": 0})
+            tally["mastered" if mastered[sample.id] else "failed"] += 1
+    return dict(sorted(counts.items()))
+
+
+def probe_metrics(samples: Sequence[Sample], results: Sequence[ProbeResult], split: ProbeSplit) -> dict[str, Any]:
+    """Counts for metrics.json; ``by_need_kind`` / ``by_phenomenon`` say which kinds of step and
+    which value phenomena the round's model already masters (the report shows them per round)."""
     ppl = [r.perplexity for r in results if r.mastered and not math.isnan(r.perplexity)]
     return {
         "samples": len(results),
@@ -155,4 +192,6 @@ def probe_metrics(results: Sequence[ProbeResult], split: ProbeSplit) -> dict[str
             "min": min(ppl) if ppl else None, "median": statistics.median(ppl) if ppl else None,
             "max": max(ppl) if ppl else None,
         },
+        "by_need_kind": mastery_by(samples, results, lambda meta: [need_kind_of(meta)]),
+        "by_phenomenon": mastery_by(samples, results, phenomena_of),
     }
