@@ -7,7 +7,13 @@ machine hits both, and each side reports its median step time over all repeats, 
 run's first step (model warm-up).
 
     python benchmarks/bench_train.py                 # tiny random Llama (seconds per step)
-    python benchmarks/bench_train.py --model models/sft --steps 4 --completion-length 64
+    python benchmarks/bench_train.py --model models/sft --data data/seed/round1.jsonl --steps 4 \
+        --num-generations 8 --batch 4 --precision bfloat16 --completion-length 96
+
+``--data`` takes seed samples (the round-1 slice: real prompts, ~600 tokens with the compact tool
+list); without it, eight one-tool weather prompts. ``--precision`` float32 | bfloat16 (bf16 autocast,
+``compute.precision``). Besides seconds per step, both sides report tokens per step (prompt +
+completion, from TRL's logged ``num_tokens``).
 """
 
 from __future__ import annotations
@@ -33,14 +39,21 @@ TOOL = {"name": "get_weather", "description": "Current weather for a city.",
 
 
 class StepTimer(TrainerCallback):
+    """Seconds per optimizer step, and tokens per step from TRL's cumulative ``num_tokens`` log."""
+
     def __init__(self):
-        self.times, self._start = [], None
+        self.times, self.tokens, self._start, self._seen = [], [], None, 0.0
 
     def on_step_begin(self, args, state, control, **kwargs):
         self._start = time.perf_counter()
 
     def on_step_end(self, args, state, control, **kwargs):
         self.times.append(time.perf_counter() - self._start)
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs and "num_tokens" in logs:
+            self.tokens.append(float(logs["num_tokens"]) - self._seen)
+            self._seen = float(logs["num_tokens"])
 
 
 def samples() -> list[dict]:
@@ -49,7 +62,9 @@ def samples() -> list[dict]:
 
 
 def settings(args) -> dict:
-    return {"device": "cpu", "max_steps": args.steps, "num_generations": 4, "per_device_train_batch_size": 4,
+    return {"device": "cpu", "max_steps": args.steps, "num_generations": args.num_generations,
+            "per_device_train_batch_size": args.batch,
+            "gradient_accumulation_steps": max(1, args.num_generations // args.batch),
             "max_completion_length": args.completion_length, "learning_rate": 1e-5, "logging_steps": 1,
             "save_steps": 1000, "seed": 0, "temperature": 1.0}
 
@@ -57,8 +72,9 @@ def settings(args) -> dict:
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.05, "target_modules": "all-linear"}
 
 
-def run_looptool(model_dir: Path, data: Path, out: Path, args) -> list[float]:
+def run_looptool(model_dir: Path, data: Path, out: Path, args) -> StepTimer:
     from looptool.llm.policy import GenerationSettings
+    from looptool.models import ComputeConfig
     from looptool.tracking import mlflow_run
     from looptool.train.grpo import run_grpo
 
@@ -67,11 +83,12 @@ def run_looptool(model_dir: Path, data: Path, out: Path, args) -> list[float]:
     with mlflow_run("bench_train", params={"train": settings(args)}) as run:
         run_grpo(model_dir, data, out, {**ours, "reward": "binary", "max_prompt_length": 2048}, LORA,
                  run=run, checkpoint_name="bench", callbacks=[timer],
-                 generation=GenerationSettings(max_new_tokens=args.completion_length))
-    return timer.times[1:]
+                 generation=GenerationSettings(max_new_tokens=args.completion_length),
+                 compute=ComputeConfig(precision=args.precision))
+    return timer
 
 
-def run_bare(model_dir: Path, data_rows: list[dict], out: Path, args) -> list[float]:
+def run_bare(model_dir: Path, data_rows: list[dict], out: Path, args) -> StepTimer:
     """A plain TRL script with identical settings (the comparison baseline)."""
     import torch
     from datasets import Dataset
@@ -89,13 +106,14 @@ def run_bare(model_dir: Path, data_rows: list[dict], out: Path, args) -> list[fl
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     cfg = settings(args)
     cfg.pop("device")
-    config = GRPOConfig(output_dir=str(out), report_to="none", use_cpu=True, bf16=False, fp16=False, **cfg)
+    config = GRPOConfig(output_dir=str(out), report_to="none", use_cpu=True, bf16=args.precision == "bfloat16",
+                        fp16=False, **cfg)
     peft = LoraConfig(r=16, lora_alpha=32, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
     timer = StepTimer()
     trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=config, train_dataset=Dataset.from_list(data_rows),
                           processing_class=tokenizer, peft_config=peft, callbacks=[timer])
     trainer.train()
-    return timer.times[1:]
+    return timer
 
 
 def main() -> None:
@@ -104,7 +122,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--completion-length", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--data", type=Path, help="seed samples JSONL (default: eight one-tool prompts)")
+    parser.add_argument("--num-generations", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=4, help="per-device micro-batch (completions per forward)")
+    parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
+    parser.add_argument("--sides", default="bare,looptool", help="comma-separated: bare, looptool")
     args = parser.parse_args()
+    data_source = args.data.resolve() if args.data else None
 
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
     os.chdir(work)
@@ -114,25 +138,35 @@ def main() -> None:
 
         model_dir = work / "tiny"
         build_tiny_llama(model_dir)
-    data = work / "data.jsonl"
-    write_jsonl(data, samples())
-
+    from looptool.io import read_jsonl
     from looptool.models import load_model_and_tokenizer
     from looptool.schema import Sample
     from looptool.train.data import grpo_rows
 
+    rows_in = read_jsonl(data_source) if data_source else samples()
+    data = work / "data.jsonl"
+    write_jsonl(data, rows_in)
     _, tokenizer = load_model_and_tokenizer(model_dir)
-    rows, _ = grpo_rows([Sample.from_dict(s) for s in samples()], tokenizer, None)
+    rows, _ = grpo_rows([Sample.from_dict(s) for s in rows_in], tokenizer, None)
 
-    ours, bare = [], []
+    sides = [s.strip() for s in args.sides.split(",") if s.strip()]
+    times: dict[str, list[float]] = {s: [] for s in sides}
+    tokens: dict[str, list[float]] = {s: [] for s in sides}
     for i in range(args.repeats):
-        bare += run_bare(model_dir, rows, work / f"bare{i}", args)
-        ours += run_looptool(model_dir, data, work / f"ours{i}", args)
-    b, o = statistics.median(bare), statistics.median(ours)
-    print(f"\n{'side':<12}{'median s/step':>15}{'steps timed':>13}")
-    print(f"{'bare TRL':<12}{b:>15.3f}{len(bare):>13}")
-    print(f"{'looptool':<12}{o:>15.3f}{len(ours):>13}")
-    print(f"ratio looptool / bare = {o / b:.3f}")
+        for side in sides:
+            runner = run_bare if side == "bare" else run_looptool
+            timer = runner(model_dir, rows if side == "bare" else data, work / f"{side}{i}", args)
+            times[side] += timer.times[1:]
+            tokens[side] += timer.tokens[1:]
+    print(f"\nprecision {args.precision}, {args.num_generations} completions per step in micro-batches of {args.batch}")
+    print(f"{'side':<12}{'median s/step':>15}{'tokens/step':>13}{'steps timed':>13}")
+    medians = {}
+    for side in sides:
+        medians[side] = statistics.median(times[side])
+        tok = statistics.median(tokens[side]) if tokens[side] else float("nan")
+        print(f"{side:<12}{medians[side]:>15.3f}{tok:>13.0f}{len(times[side]):>13}")
+    if len(medians) == 2:
+        print(f"ratio looptool / bare = {medians['looptool'] / medians['bare']:.3f}")
 
 
 if __name__ == "__main__":

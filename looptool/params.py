@@ -29,6 +29,7 @@ T = TypeVar("T")
 # the configs it uses (and dvc.yaml lists only those modules as its deps).
 SECTIONS: dict[str, str] = {
     "base_model": "looptool.models:BaseModelConfig",
+    "compute": "looptool.models:ComputeConfig",
     "llm": "looptool.llm.server:LLMConfig",
     "capabilities": "looptool.synth.concepts:CapabilitiesConfig",
     "synth_apis": "looptool.synth.pipeline:SynthApisConfig",
@@ -224,6 +225,15 @@ def round_specs(params: Mapping[str, Any], name: str) -> dict[str, RoundSpec]:
             raise ParamsError(f"{name}.{key}.train must be a mapping of train keys, got {type(spec['train']).__name__}")
         specs[key] = config_from_mapping(RoundSpec, spec, f"{name}.{key}")
     return specs
+
+
+def is_final_model(params: Mapping[str, Any], arm: str, round_key: str) -> bool:
+    """The models the costly public benchmarks run on (``eval.benchmarks.<name>.models: final``):
+    the base model, SFT, and each arm's last round (the last key of ``rounds``)."""
+    if arm in ("base", "sft"):
+        return True
+    rounds = list(round_specs(params, "rounds"))
+    return bool(rounds) and round_key == rounds[-1]
 
 
 def round_train_values(params: Mapping[str, Any], round_key: str) -> dict[str, Any]:

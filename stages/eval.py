@@ -9,7 +9,8 @@ from pathlib import Path
 from looptool.eval.runner import EvalConfig, evaluate_model
 from looptool.llm.policy import GenerationSettings
 from looptool.io import write_json, write_jsonl
-from looptool.params import load_params, section_config
+from looptool.models import ComputeConfig
+from looptool.params import is_final_model, load_params, section_config
 from looptool.tracking import log_metrics, mlflow_run
 
 
@@ -25,12 +26,15 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params)
     cfg = section_config(params, "eval", EvalConfig)
     generation = section_config(params, "generation", GenerationSettings)
-    specs = cfg.specs()
+    compute = section_config(params, "compute", ComputeConfig)
+    specs = cfg.specs(final=is_final_model(params, args.arm, args.round))
     if not specs:
         raise SystemExit("eval: params.yaml eval.benchmarks names no benchmark")
-    logged = {"eval": dataclasses.asdict(cfg), "generation": dataclasses.asdict(generation)}
+    logged = {"eval": dataclasses.asdict(cfg), "generation": dataclasses.asdict(generation),
+              "compute": dataclasses.asdict(compute)}
     with mlflow_run("eval", arm=args.arm, round=args.round, params=logged) as run:
-        results = evaluate_model(args.model, specs, cfg.run_config(generation), seed=cfg.seed, backend=cfg.backend)
+        results = evaluate_model(args.model, specs, cfg.run_config(generation), seed=cfg.seed, backend=cfg.backend,
+                                 compute=compute)
         metrics, lines = {}, []
         for name, (predictions, report) in results.items():
             lines += [{"benchmark": name, **line} for line in predictions]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from looptool.io import read_jsonl, write_json, write_jsonl
 from looptool.llm.policy import GenerationSettings, load_policy_engine
+from looptool.models import ComputeConfig
 from looptool.loop.probe import ProbeConfig, probe, probe_metrics, split_by_probe
 from looptool.params import AblationConfig, load_params, section_config
 from looptool.schema import Sample
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     samples = read_jsonl(args.data, Sample.from_dict)
     with mlflow_run("probe", arm="iterative", round=args.round,
                     params={"probe": asdict(cfg), "ablation": asdict(ablation)}) as run:
-        engine = load_policy_engine(args.model, backend=cfg.backend)
+        engine = load_policy_engine(args.model, backend=cfg.backend, compute=section_config(params, "compute", ComputeConfig))
         results = probe(engine, samples, section_config(params, "generation", GenerationSettings), cfg.batch_size)
         split = split_by_probe(samples, results, cfg.retention, keep_all_mastered=not ablation.high_ppl)
         metrics = {**probe_metrics(samples, results, split), "ledger": split.ledger.summary()}

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from looptool.io import write_json
-from looptool.models import BaseModelConfig
+from looptool.models import BaseModelConfig, ComputeConfig
 from looptool.params import load_params, section_config
 from looptool.tracking import log_metrics, mlflow_run
 from looptool.train.common import LoraParams, remove_checkpoints
@@ -27,11 +27,12 @@ def main(argv: list[str] | None = None) -> None:
     cfg = section_config(params, "sft", SftStageConfig)
     lora = section_config(params, "lora", LoraParams)
     source = section_config(params, "base_model", BaseModelConfig).source
+    compute = section_config(params, "compute", ComputeConfig)
     if not sft_enabled(cfg.enabled, source):
         summary = skip_sft(args.base, args.out)
     else:
-        with mlflow_run("sft", params={"sft": asdict(cfg), "lora": asdict(lora)}) as run:
-            summary = run_sft(args.base, args.data, args.out, cfg, lora, run=run, keep_checkpoints=True)
+        with mlflow_run("sft", params={"sft": asdict(cfg), "lora": asdict(lora), "compute": asdict(compute)}) as run:
+            summary = run_sft(args.base, args.data, args.out, cfg, lora, run=run, keep_checkpoints=True, compute=compute)
             log_metrics(run, summary, prefix="summary/")
     write_json(args.metrics, summary)
     remove_checkpoints("sft")  # last: a failure above resumes from the final checkpoint

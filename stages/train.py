@@ -11,6 +11,7 @@ from looptool.io import write_json, write_jsonl
 from looptool.params import config_from_mapping, load_params, round_train_values, section_config
 from looptool.tracking import log_metrics, mlflow_run
 from looptool.llm.policy import GenerationSettings
+from looptool.models import ComputeConfig
 from looptool.train.common import LoraParams, remove_checkpoints
 from looptool.train.grpo import GrpoStageConfig, run_grpo
 
@@ -31,10 +32,12 @@ def main(argv: list[str] | None = None) -> None:
     cfg = config_from_mapping(GrpoStageConfig, round_train_values(params, args.round), f"train (round {args.round})")
     lora = section_config(params, "lora", LoraParams)
     generation = section_config(params, "generation", GenerationSettings)
+    compute = section_config(params, "compute", ComputeConfig)
     checkpoints = f"train/{args.arm}/{args.round}"
-    with mlflow_run("train", arm=args.arm, round=args.round, params={"train": asdict(cfg), "lora": asdict(lora), "generation": asdict(generation)}) as run:
+    with mlflow_run("train", arm=args.arm, round=args.round, params={"train": asdict(cfg), "lora": asdict(lora), "generation": asdict(generation),
+                                                                   "compute": asdict(compute)}) as run:
         result = run_grpo(args.model_in, args.data, args.out, cfg, lora, run=run, checkpoint_name=checkpoints,
-                          keep_checkpoints=True, generation=generation)
+                          keep_checkpoints=True, generation=generation, compute=compute)
         summary = {k: v for k, v in result.items() if k not in ("history", "completions")}
         log_metrics(run, summary, prefix="summary/")
         if run is not None and result["completions"]:

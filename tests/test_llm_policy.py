@@ -189,3 +189,25 @@ def test_factory_picks_transformers_without_cuda(tiny_model_dir):
         load_policy_engine(tiny_model_dir, backend="vllm")
     with pytest.raises(ValueError, match="backend"):
         load_policy_engine(tiny_model_dir, backend="onnx")
+
+
+def test_a_prefill_model_hands_its_cache_to_the_decoder_without_changing_a_token(engine, prompts):
+    # The bf16-prefill path with a float32 copy as the prefill model: any slip in the hand-off
+    # (positions of left-padded rows, the mask, the last prompt token) changes greedy tokens or log-probs.
+    import copy
+
+    handed = HFPolicyEngine(engine.model, engine.tokenizer, prefill_model=copy.deepcopy(engine.model))
+    config = DecodeConfig(max_new_tokens=12, batch_size=4)
+    plain, prefilled = engine.generate(prompts, config), handed.generate(prompts, config)
+    assert [o.token_ids for o in prefilled] == [o.token_ids for o in plain]
+    assert [o.mean_logprob for o in prefilled] == pytest.approx([o.mean_logprob for o in plain], abs=1e-4)
+
+
+def test_bf16_precision_reads_prompts_in_bf16_and_decodes_in_float32(tiny_model_dir, prompts):
+    engine = HFPolicyEngine.from_pretrained(tiny_model_dir, precision="bfloat16")
+    if torch.cuda.is_available():
+        assert engine.model.dtype == torch.bfloat16 and engine.prefill_model is None
+    else:
+        assert engine.model.dtype == torch.float32 and engine.prefill_model.dtype == torch.bfloat16
+    outputs = engine.generate(prompts[:3], DecodeConfig(max_new_tokens=6, batch_size=3))
+    assert all(0 < o.num_tokens <= 6 and math.isfinite(o.mean_logprob) for o in outputs)

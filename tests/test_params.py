@@ -134,7 +134,7 @@ def test_params_yaml_states_the_config_defaults(name):
 
 def _reads_of_raw_params(path: Path) -> list[str]:
     """Uses of the loaded params mapping other than handing it to a typed reader."""
-    readers = {"section_config", "pipeline_seed", "round_specs", "round_train_values"}
+    readers = {"section_config", "pipeline_seed", "round_specs", "round_train_values", "is_final_model"}
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names = {t.id for node in ast.walk(tree) if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
              and getattr(node.value.func, "id", None) == "load_params" for t in node.targets if isinstance(t, ast.Name)}
@@ -187,3 +187,19 @@ def test_probe_decodes_with_the_generation_settings():
     engine = RecordingEngine()
     probe(engine, [], GenerationSettings(max_new_tokens=33), batch_size=2)
     assert (engine.config.max_new_tokens, engine.config.stop_after_tool_call, engine.config.batch_size) == (33, False, 2)
+
+
+def test_public_benchmarks_run_on_the_base_sft_and_last_round_models_only():
+    from looptool.eval.runner import EvalConfig
+    from looptool.params import is_final_model
+
+    params = {"rounds": {"r1": {"data": "d1", "from": "models/sft"}, "r2": {"data": "d2", "from": "models/iterative/r1"}}}
+    assert [is_final_model(params, arm, r) for arm, r in
+            [("base", "r0"), ("sft", "r0"), ("iterative", "r1"), ("iterative", "r2"), ("static", "r2")]] == \
+        [True, True, False, True, True]
+    cfg = EvalConfig(benchmarks={"bfcl-v3": {"per_category": 20, "models": "final"}, "heldout_unseen": {"path": "h.jsonl"}})
+    assert [s.name for s in cfg.specs(final=False)] == ["heldout_unseen"]
+    assert [s.name for s in cfg.specs(final=True)] == ["bfcl-v3", "heldout_unseen"]
+    assert cfg.specs()[0].options == {}  # `models` is not handed to the benchmark as an option
+    with pytest.raises(ParamsError, match="models"):
+        EvalConfig(benchmarks={"bfcl-v3": {"models": "last"}}).specs()

@@ -4,6 +4,7 @@ import json
 import shutil
 
 import pytest
+import torch
 from transformers import TrainerCallback
 
 from looptool.io import write_jsonl
@@ -82,6 +83,18 @@ def test_sft_then_grpo_produce_loadable_models(tiny_model_dir, data, tmp_path):
     inputs = tokenizer("hello", return_tensors="pt")
     assert model.generate(**inputs, max_new_tokens=3, do_sample=False).shape[1] >= inputs["input_ids"].shape[1] + 1
     assert not (tmp_path / "checkpoints" / "grpo").exists()  # rolling checkpoints removed after success
+
+
+def test_bf16_training_is_autocast_over_float32_weights(tiny_model_dir, data, tmp_path):
+    from looptool.models import ComputeConfig
+
+    sft = run_sft(tiny_model_dir, data, tmp_path / "sft", SFT, LORA, compute=ComputeConfig(precision="bfloat16"))
+    assert sft["precision"] == "bfloat16" and sft["tokens_per_epoch"] > 0
+    model, _ = load_model_and_tokenizer(tmp_path / "sft")
+    assert {p.dtype for p in model.parameters()} == {torch.float32}  # checkpoints stay float32
+    base, _ = load_model_and_tokenizer(tiny_model_dir)
+    moved = [n for (n, p), (_, q) in zip(model.named_parameters(), base.named_parameters()) if not torch.equal(p, q)]
+    assert moved  # the merged adapter changed the weights
 
 
 class StopAfterFirstSave(TrainerCallback):

@@ -20,6 +20,7 @@ from looptool.eval import multi_turn
 from looptool.eval.bfcl import entry_messages, entry_tools
 from looptool.eval.predictions import PredictionSet, parse_prediction
 from looptool.eval.registry import Benchmark, ScoreReport, score_predictions
+from looptool.params import ParamsError
 from looptool.toolcall import parse_tool_calls
 
 
@@ -28,7 +29,7 @@ class EvalRunConfig:
     """How to decode benchmark entries."""
 
     max_new_tokens: int = field(default=96, metadata={"help": "Generation limit per model step."})
-    batch_size: int = field(default=8, metadata={"help": "Prompts per generate call (single-turn entries)."})
+    batch_size: int = field(default=16, metadata={"help": "Prompts per generate call (single-turn entries)."})
     max_steps_per_turn: int = field(default=4, metadata={"help": "Model steps per user turn in multi-turn entries."})
     stop_after_tool_call: bool = field(default=False, metadata={
         "help": "Stop once text after the last </tool_call> is not another call; the pipeline keeps it off, so "
@@ -36,16 +37,15 @@ class EvalRunConfig:
 
 
 def _default_benchmarks() -> dict[str, dict[str, Any]]:
-    # CPU-sized: about 2 minutes per model here (measured with SmolLM2: BFCL 6.7 s, ACEBench 11 s, held-out
-    # 2.6 s per prompt), so the BFCL/ACEBench numbers of the embedded default are a smoke signal.
+    # Sized for the 2-core CPU main job (params.yaml says why); public benchmarks on the final models only.
     return {
-        "bfcl-v3": {"per_category": 1,
+        "bfcl-v3": {"per_category": 20, "models": "final",
                     "categories": ["simple", "multiple", "parallel", "irrelevance", "live_simple", "live_irrelevance"]},
-        "acebench": {"data_dir": None, "per_category": 1,
+        "acebench": {"data_dir": None, "per_category": 10, "models": "final",
                      "categories": ["normal_single_turn_single_function", "normal_single_turn_parallel_function",
                                     "special_incomplete", "special_irrelevant"]},
-        "heldout_unseen": {"path": "data/seed/heldout_unseen.jsonl", "per_category": 4},
-        "heldout_seen": {"path": "data/seed/heldout_seen.jsonl", "per_category": 2},
+        "heldout_unseen": {"path": "data/seed/heldout_unseen.jsonl", "per_category": None},
+        "heldout_seen": {"path": "data/seed/heldout_seen.jsonl", "per_category": 4},
     }
 
 
@@ -56,14 +56,16 @@ class EvalConfig:
 
     backend: str = field(default="auto", metadata={"help": "Policy engine: auto (vLLM when installed + CUDA) | hf | vllm."})
     seed: int = field(default=0, metadata={"help": "Seed of the stratified entry subsets (the same ids for every model)."})
-    batch_size: int = field(default=8, metadata={"help": "Prompts per generate call (single-turn entries)."})
+    batch_size: int = field(default=16, metadata={"help": "Prompts per generate call (single-turn entries)."})
     max_steps_per_turn: int = field(default=4, metadata={"help": "Model steps per user turn in multi-turn entries."})
     benchmarks: dict[str, dict[str, Any]] = field(default_factory=_default_benchmarks, metadata={
         "help": "Benchmark name -> {per_category (null = all), categories (null = all), and the benchmark's "
                 "options, e.g. data_dir, path, rules}."})
 
-    def specs(self) -> list["BenchmarkSpec"]:
-        return [BenchmarkSpec.from_params(name, values) for name, values in self.benchmarks.items()]
+    def specs(self, final: bool = True) -> list["BenchmarkSpec"]:
+        """The benchmarks of one model; ``final`` = base, SFT or an arm's last round (see ``models``)."""
+        specs = [BenchmarkSpec.from_params(name, values) for name, values in self.benchmarks.items()]
+        return [s for s in specs if final or s.models == "all"]
 
     def run_config(self, generation: Any) -> EvalRunConfig:
         """Decoding settings with the pipeline's budget (a ``GenerationSettings``)."""
@@ -142,6 +144,9 @@ def score_lines(benchmark: Benchmark, lines: Sequence[dict], ids: Sequence[str])
     return score_predictions(benchmark, predictions, ids=ids)
 
 
+BENCHMARK_MODELS = ("all", "final")
+
+
 @dataclass
 class BenchmarkSpec:
     """One benchmark of an evaluation: which categories, and how many entries of each."""
@@ -150,12 +155,18 @@ class BenchmarkSpec:
     categories: list[str] | None = None  # None: every category that can run here
     per_category: int | None = None  # None: every entry (the full benchmark)
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {"data_dir": ...} for ACEBench
+    # all: every evaluated model; final: the base model, SFT and each arm's last round only (the
+    # public benchmarks are the costly ones, and intermediate rounds are read on the held-out sets).
+    models: str = "all"
 
     @classmethod
     def from_params(cls, name: str, values: dict[str, Any] | None) -> "BenchmarkSpec":
         values = dict(values or {})
+        models = values.pop("models", "all")
+        if models not in BENCHMARK_MODELS:
+            raise ParamsError(f"params.yaml eval.benchmarks.{name}.models must be one of {BENCHMARK_MODELS}, got {models!r}")
         return cls(name=name, categories=values.pop("categories", None), per_category=values.pop("per_category", None),
-                   options={k: v for k, v in values.items() if v is not None})
+                   options={k: v for k, v in values.items() if v is not None}, models=models)
 
 
 def plan_ids(benchmark: Benchmark, spec: BenchmarkSpec, seed: int) -> list[str]:
@@ -168,12 +179,13 @@ def plan_ids(benchmark: Benchmark, spec: BenchmarkSpec, seed: int) -> list[str]:
 
 
 def evaluate_model(model_dir: Any, specs: Sequence[BenchmarkSpec], config: EvalRunConfig, seed: int = 0,
-                   backend: str = "auto") -> dict[str, tuple[list[dict], ScoreReport]]:
-    """Decode and score one model on each benchmark: {name: (prediction lines, report)}."""
+                   backend: str = "auto", compute: Any = None) -> dict[str, tuple[list[dict], ScoreReport]]:
+    """Decode and score one model on each benchmark: {name: (prediction lines, report)}.
+    ``compute``: a looptool.models.ComputeConfig for the HF engine (its default when None)."""
     from looptool.eval.registry import get_benchmark
     from looptool.llm.policy import load_policy_engine
 
-    engine = load_policy_engine(model_dir, backend=backend)
+    engine = load_policy_engine(model_dir, backend=backend, compute=compute)
     tokenizer = engine.tokenizer
     results = {}
     for spec in specs:

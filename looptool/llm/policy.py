@@ -206,19 +206,37 @@ class HFPolicyEngine:
 
     backend = "hf"
 
-    def __init__(self, model: Any, tokenizer: Any):
+    def __init__(self, model: Any, tokenizer: Any, prefill_model: Any = None):
+        """``prefill_model``: an optional copy of ``model`` in another dtype (bfloat16 on an AMX CPU)
+        that reads each prompt; ``model`` then decodes from the key/value cache it leaves."""
         self.model = model
         self.tokenizer = tokenizer
+        self.prefill_model = prefill_model
         self.stop_ids = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else self.stop_ids[0]
 
     @classmethod
-    def from_pretrained(cls, model_dir: str | Path, dtype: str = "float32") -> HFPolicyEngine:
+    def from_pretrained(cls, model_dir: str | Path, precision: str = "float32") -> HFPolicyEngine:
+        """``precision`` (resolved, see looptool.models.ComputeConfig): float32, or bfloat16 = the
+        whole model in bf16 on CUDA; on the CPU a bf16 copy reads the prompts and the float32 model
+        decodes (measured here: 8 prompts x 600 tokens read in 2.2 s instead of 8.2 s, while one bf16
+        decode step took about twice the float32 one)."""
+        import torch
+
         from looptool.models import load_model_and_tokenizer
 
+        cuda = torch.cuda.is_available()
+        dtype = "bfloat16" if cuda and precision == "bfloat16" else "float32"
         model, tokenizer = load_model_and_tokenizer(model_dir, dtype=dtype)
-        return cls(model, tokenizer)
+        if cuda:
+            model.to("cuda")
+        prefill = None
+        if not cuda and precision == "bfloat16":
+            import copy
+
+            prefill = copy.deepcopy(model).to(torch.bfloat16).eval()
+        return cls(model, tokenizer, prefill)
 
     def encode(self, prompts: Sequence[str]) -> list[list[int]]:
         # Prompts come fully rendered by the chat template (special tokens included), so the
@@ -271,9 +289,12 @@ class HFPolicyEngine:
             else dict(do_sample=False)
         )
         with torch.inference_mode():
+            input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+            prefilled = {} if self.prefill_model is None else {"past_key_values": self._prefill(input_ids, attention_mask)}
             out = self.model.generate(
-                input_ids=input_ids.to(device),
-                attention_mask=attention_mask.to(device),
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                **prefilled,
                 max_new_tokens=config.max_new_tokens,
                 min_new_tokens=0,
                 eos_token_id=self.stop_ids,
@@ -301,6 +322,21 @@ class HFPolicyEngine:
                           config.stop_after_tool_call)
             for row in range(len(batch))
         ]
+
+
+    def _prefill(self, input_ids: Any, attention_mask: Any) -> Any:
+        """The key/value cache of every prompt token but the last, computed by ``prefill_model`` and
+        cast to the decoding model's dtype; ``generate`` then feeds only the last token itself.
+        Positions follow the attention mask, as ``generate`` numbers left-padded rows."""
+        position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        out = self.prefill_model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
+                                 position_ids=position_ids[:, :-1], use_cache=True, logits_to_keep=1)
+        cache = out.past_key_values
+        dtype = next(self.model.parameters()).dtype
+        for layer in cache.layers:
+            layer.keys, layer.values = layer.keys.to(dtype), layer.values.to(dtype)
+            layer.dtype = dtype
+        return cache
 
 
 class VLLMPolicyEngine:
@@ -364,13 +400,19 @@ def vllm_usable() -> bool:
     return torch.cuda.is_available()
 
 
-def load_policy_engine(model_dir: str | Path, backend: str = "auto", dtype: str = "float32",
+def load_policy_engine(model_dir: str | Path, backend: str = "auto", compute: Any = None,
                        **vllm_kwargs: Any) -> HFPolicyEngine | VLLMPolicyEngine:
-    """``backend``: "hf", "vllm", or "auto" (vLLM when usable, else transformers)."""
+    """``backend``: "hf", "vllm", or "auto" (vLLM when usable, else transformers).
+    ``compute``: a looptool.models.ComputeConfig (its default when None) for the HF backend."""
     if backend == "auto":
         backend = "vllm" if vllm_usable() else "hf"
     if backend == "hf":
-        return HFPolicyEngine.from_pretrained(model_dir, dtype=dtype)
+        import torch
+
+        from looptool.models import ComputeConfig
+
+        precision = (compute or ComputeConfig()).resolve("cuda" if torch.cuda.is_available() else "cpu")
+        return HFPolicyEngine.from_pretrained(model_dir, precision=precision)
     if backend == "vllm":
         if not vllm_usable():
             raise RuntimeError("policy backend 'vllm' needs the `gpu` extra (pip install '.[gpu]') and a CUDA device")

@@ -46,7 +46,7 @@ class ProbeConfig:
     """params.yaml ``probe``: greedy decoding of the round's model on its own training data."""
 
     backend: str = field(default="auto", metadata={"help": "Policy engine: auto (vLLM when installed + CUDA) | hf | vllm."})
-    batch_size: int = field(default=8, metadata={"help": "Prompts per generate call."})
+    batch_size: int = field(default=16, metadata={"help": "Prompts per generate call."})
     retention: RetentionRule = field(default_factory=RetentionRule, metadata={
         "help": "Which mastered samples count as high-perplexity (kept for the next round)."})
 

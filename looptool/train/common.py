@@ -49,21 +49,19 @@ class LoraParams:
         )
 
 
-def device_settings(device: str) -> dict[str, Any]:
-    """TRL/transformers arguments for the chosen device.
+def device_settings(device: str, precision: str) -> dict[str, Any]:
+    """TRL/transformers arguments for a device ('cpu' | 'cuda', see looptool.models.resolve_device)
+    and a resolved precision ('float32' | 'bfloat16', looptool.models.ComputeConfig.resolve).
 
-    On CPU, TRL needs ``use_cpu=True`` with bf16/fp16 off, and gradient checkpointing off (measured
-    here: bf16 is slower than float32 on this CPU; checkpointing only costs time at this scale).
+    bfloat16 means bf16 autocast over float32 master weights (``bf16=True``), on the CPU as on CUDA.
+    On the CPU, gradient checkpointing stays off: at this scale it only costs time.
     """
-    if device == "auto":
-        import torch
-
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+    bf16 = precision == "bfloat16"
     if device == "cpu":
-        return {"use_cpu": True, "bf16": False, "fp16": False, "activation_checkpointing": False}
+        return {"use_cpu": True, "bf16": bf16, "fp16": False, "activation_checkpointing": False}
     if device == "cuda":
-        return {"use_cpu": False}
-    raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+        return {"use_cpu": False, "bf16": bf16}
+    raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
 
 
 def trl_stage_config(cls: type, values: Any, where: str, trl_config: str) -> Any:

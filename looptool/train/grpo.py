@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from looptool.llm.policy import GenerationSettings, stop_token_ids
+from looptool.models import ComputeConfig, resolve_device
 from looptool.params import as_config
 from looptool.train.common import (
     LoraParams,
@@ -76,6 +77,34 @@ class CompletionRecorder:
         return rewards
 
 
+def merged_rollout_trainer() -> type:
+    """TRL's GRPOTrainer whose transformers rollouts run with the LoRA adapter merged into the weights.
+
+    Unmerged, every decode step runs each adapted linear layer plus its two adapter matmuls and
+    dropout: measured here on SmolLM2 (8 completions, ~490-token prompt) 0.25 s per decode step
+    unmerged against about 0.1 s for the plain model. Merging before the rollouts and unmerging
+    after costs milliseconds and computes the same policy (minus the adapter dropout that TRL's
+    rollouts, run in training mode, would otherwise sample). vLLM rollouts and sharded models
+    (DeepSpeed, FSDP) keep TRL's own path.
+    """
+    from trl import GRPOTrainer
+
+    class MergedRolloutGRPOTrainer(GRPOTrainer):
+        def _generate_single_turn(self, *args: Any, **kwargs: Any) -> Any:
+            model = self.accelerator.unwrap_model(self.model)
+            merge = (hasattr(model, "merge_adapter") and not self.use_vllm
+                     and not self.is_deepspeed_enabled and not self.is_fsdp_enabled)
+            if not merge:
+                return super()._generate_single_turn(*args, **kwargs)
+            model.merge_adapter()
+            try:
+                return super()._generate_single_turn(*args, **kwargs)
+            finally:
+                model.unmerge_adapter()
+
+    return MergedRolloutGRPOTrainer
+
+
 def run_grpo(
     model_dir: Path,
     data_path: Path,
@@ -87,6 +116,7 @@ def run_grpo(
     callbacks: list[Any] | None = None,
     keep_checkpoints: bool = False,
     generation: GenerationSettings | None = None,
+    compute: ComputeConfig | None = None,
 ) -> dict[str, Any]:
     """One round: GRPO from ``model_dir`` on ``data_path``; merged result in ``out_dir``.
 
@@ -96,7 +126,7 @@ def run_grpo(
     Returns a summary with the per-step log history (reward, reward_std, frac_reward_zero_std...).
     """
     from datasets import Dataset
-    from trl import GRPOConfig, GRPOTrainer
+    from trl import GRPOConfig
 
     cfg = as_config(GrpoStageConfig, section, "train")
     trl_params = cfg.trl
@@ -105,24 +135,26 @@ def run_grpo(
     samples = load_samples(data_path)
     model, tokenizer = load_for_training(Path(model_dir), "previous round model")
     rows, prompt_stats = grpo_rows(samples, tokenizer, cfg.max_prompt_length)
+    device = resolve_device(cfg.device)
+    precision = (compute or ComputeConfig()).resolve(device)
 
     resumable = ResumableRun(checkpoint_name, {
         "model": model_fingerprint(Path(model_dir)), "data": [s.id for s in samples],
         "train": dataclasses.asdict(cfg), "lora": dataclasses.asdict(lora_params),
-        "generation": dataclasses.asdict(generation or GenerationSettings()),
+        "generation": dataclasses.asdict(generation or GenerationSettings()), "precision": precision,
     })
     generation = generation or GenerationSettings()
     config = build_trl_config(
         GRPOConfig, trl_params,
         output_dir=str(resumable.dir), report_to="none", save_strategy="steps", save_total_limit=2,
-        max_completion_length=generation.max_new_tokens, **device_settings(cfg.device),
+        max_completion_length=generation.max_new_tokens, **device_settings(device, precision),
     )
     recorder = CompletionRecorder(
         reward_fn, every=config.logging_steps, groups=cfg.log_completion_groups,
         group_size=config.num_generations, stop_ids=stop_token_ids(tokenizer, getattr(model, "generation_config", None)),
     )
     logger = MlflowStepLogger(run)
-    trainer = GRPOTrainer(
+    trainer = merged_rollout_trainer()(
         model=model, reward_funcs=[recorder], args=config, train_dataset=Dataset.from_list(rows),
         processing_class=tokenizer, peft_config=lora_params.to_peft(), callbacks=[logger, *(callbacks or [])],
     )
@@ -132,7 +164,7 @@ def run_grpo(
     history = [h for h in logger.history if "reward" in h]
     summary = {
         "samples": len(samples), "trained_on": prompt_stats.kept, "dropped_too_long": prompt_stats.too_long,
-        "steps": trainer.state.global_step, "seconds": round(seconds, 1),
+        "steps": trainer.state.global_step, "seconds": round(seconds, 1), "precision": precision,
         "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 2),
         "reward_mean": _mean(h["reward"] for h in history),
         "frac_reward_zero_std_mean": _mean(h.get("frac_reward_zero_std", 0.0) for h in history),

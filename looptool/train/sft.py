@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from looptool.models import MANIFEST
+from looptool.models import MANIFEST, ComputeConfig, resolve_device
 from looptool.params import as_config
 from looptool.train.common import (
     LoraParams,
@@ -64,6 +64,7 @@ def run_sft(
     checkpoint_name: str = "sft",
     callbacks: list[Any] | None = None,
     keep_checkpoints: bool = False,
+    compute: ComputeConfig | None = None,
 ) -> dict[str, Any]:
     """Train a LoRA adapter on ``data_path`` from ``base_dir`` and write the merged model to ``out_dir``."""
     from datasets import Dataset
@@ -76,18 +77,21 @@ def run_sft(
     model, tokenizer = load_for_training(Path(base_dir), "base model")
     rows = sft_rows(samples, tokenizer)
     max_length = trl_params.get("max_length", SFTConfig.__dataclass_fields__["max_length"].default)  # TRL's default
-    kept = [r for r in rows if len(tokenizer(r["prompt"] + r["completion"], add_special_tokens=False)["input_ids"]) <= max_length]
+    lengths = [len(tokenizer(r["prompt"] + r["completion"], add_special_tokens=False)["input_ids"]) for r in rows]
+    kept = [r for r, n in zip(rows, lengths) if n <= max_length]
     if not kept:
         raise TrainingInputError(f"every sample is longer than sft.max_length={max_length} tokens")
 
+    device = resolve_device(cfg.device)
+    precision = (compute or ComputeConfig()).resolve(device)
     resumable = ResumableRun(checkpoint_name, {
         "model": model_fingerprint(Path(base_dir)), "data": [s.id for s in samples],
-        "sft": dataclasses.asdict(cfg), "lora": dataclasses.asdict(lora_params),
+        "sft": dataclasses.asdict(cfg), "lora": dataclasses.asdict(lora_params), "precision": precision,
     })
     config = build_trl_config(
         SFTConfig, trl_params,
         output_dir=str(resumable.dir), report_to="none", save_strategy="steps", save_total_limit=2,
-        completion_only_loss=True, dataset_num_proc=None, **device_settings(cfg.device),
+        completion_only_loss=True, dataset_num_proc=None, **device_settings(device, precision),
     )
     logger = MlflowStepLogger(run)
     trainer = SFTTrainer(
@@ -100,7 +104,9 @@ def run_sft(
     summary = {
         "samples": len(samples), "trained_on": len(kept), "dropped_too_long": len(rows) - len(kept),
         "steps": trainer.state.global_step, "train_loss": result.training_loss if result is not None else (sum(losses) / len(losses) if losses else None),
-        "seconds": round(time.perf_counter() - started, 1),
+        "seconds": round(time.perf_counter() - started, 1), "precision": precision,
+        # Tokens per epoch: SFT cost on the CPU grows with it (issue 15 asks for the cost per sample).
+        "tokens_per_epoch": sum(n for n in lengths if n <= max_length),
     }
     merge_and_save(trainer.model, tokenizer, Path(out_dir), {"source": "sft", "base": str(base_dir), **summary})
     if not keep_checkpoints:  # a stage keeps them until it has written everything (remove_checkpoints)
