@@ -38,8 +38,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/pip install -e '.[dev,serve]'
 	@touch $@
 
+# Per-stage wall times are printed at the end (looptool/stage_times.py).
 run: setup
-	dvc repro
+	python -m looptool.stage_times dvc repro
 
 test: setup
 	python -m pytest -m "not slow" $(PYTEST_ARGS)
