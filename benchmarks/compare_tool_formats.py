@@ -1,10 +1,11 @@
 """Held-out accuracy of the two tool-list renderings (issue 15 item 1): same SFT, same items.
 
-    python benchmarks/compare_tool_formats.py [--per-category 10] [--out FILE]
+    python benchmarks/compare_tool_formats.py [--seen-per-category 10] [--out FILE]
 
 For each of ``base_model.tool_format`` json and compact: the embedded base model with LoopTool's
 template in that format, SFT on the round-1 seed slice with the params.yaml settings, then greedy
-exact match on ``heldout_unseen`` and ``heldout_seen`` (the same seeded, stratified items for both).
+exact match on all of ``heldout_unseen`` and a seeded, stratified part of ``heldout_seen`` (the same
+items for both).
 Prints each accuracy with n and its 95% Wilson interval, and the paired difference (exact McNemar).
 Needs the seed data (``dvc repro build_samples``). A measurement script, not a test (~25 min here).
 """
@@ -24,8 +25,10 @@ sys.path.insert(0, str(REPO_ROOT))
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--per-category", type=int, default=10)
+    parser.add_argument("--seen-per-category", type=int, default=10, help="heldout_seen items per category")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--seed-dir", type=Path, default=REPO_ROOT / "data" / "seed",
+                        help="where build_samples wrote round1.jsonl and the held-out sets")
     args = parser.parse_args()
 
     from looptool.eval.runner import BenchmarkSpec, EvalRunConfig, evaluate_model
@@ -37,10 +40,10 @@ def main() -> None:
 
     params = load_params(REPO_ROOT / "params.yaml")
     generation = section_config(params, "generation", GenerationSettings)
-    seed_dir = REPO_ROOT / "data" / "seed"
-    specs = [BenchmarkSpec(name, per_category=args.per_category, options={"path": str(seed_dir / f"{name}.jsonl")})
-             for name in ("heldout_unseen", "heldout_seen")]
-    run = EvalRunConfig(max_new_tokens=generation.max_new_tokens, batch_size=8, max_steps_per_turn=4)
+    seed_dir = args.seed_dir
+    specs = [BenchmarkSpec(name, per_category=size, options={"path": str(seed_dir / f"{name}.jsonl")})
+             for name, size in (("heldout_unseen", None), ("heldout_seen", args.seen_per_category))]
+    run = EvalRunConfig(max_new_tokens=generation.max_new_tokens, batch_size=16, max_steps_per_turn=4)
     outcomes: dict[str, dict[str, dict[str, bool]]] = {}
     report: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -141,6 +141,8 @@ def test_bad_inputs_fail_before_training(tiny_model_dir, data, tmp_path):
         run_grpo(no_template, data, tmp_path / "out", GRPO, LORA)
     with pytest.raises(ValueError, match=r"GRPOConfig has no field\(s\) \['num_generation'\]"):
         run_grpo(tiny_model_dir, data, tmp_path / "out", {**GRPO, "num_generation": 4}, LORA)
+    with pytest.raises(ValueError, match="compute.precision"):
+        run_sft(tiny_model_dir, data, tmp_path / "out", {**SFT, "bf16": True}, LORA)
     assert not (tmp_path / "out").exists() and not (tmp_path / "checkpoints").exists()
 
 

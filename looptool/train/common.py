@@ -64,6 +64,10 @@ def device_settings(device: str, precision: str) -> dict[str, Any]:
     raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
 
 
+# TRL/transformers precision switches: LoopTool sets them from compute.precision (device_settings).
+PRECISION_KEYS = frozenset({"bf16", "fp16"})
+
+
 def trl_stage_config(cls: type, values: Any, where: str, trl_config: str) -> Any:
     """A training section: LoopTool's own keys (the fields of ``cls`` but ``trl``) parsed and
     type-checked, every other key kept in ``trl`` for TRL's ``trl_config`` class (names checked)."""
@@ -72,6 +76,10 @@ def trl_stage_config(cls: type, values: Any, where: str, trl_config: str) -> Any
     from looptool.params import ParamsError, fields_from_mapping
 
     values = dict(values or {})
+    for key in PRECISION_KEYS & set(values):
+        # device_settings sets them from compute.precision; a value here would be overridden silently.
+        raise ParamsError(f"params.yaml {where}.{key}: set the precision with compute.precision "
+                          "(auto | float32 | bfloat16) instead")
     own_names = {f.name for f in fields(cls)} - {"trl"}
     own = {k: v for k, v in values.items() if k in own_names}
     rest = {k: v for k, v in values.items() if k not in own_names}
