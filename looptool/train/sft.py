@@ -100,11 +100,14 @@ def run_sft(
     )
     started = time.perf_counter()
     result = train_or_restore(trainer, resumable, logger)
+    seconds = time.perf_counter() - started
     losses = [h["loss"] for h in logger.history if "loss" in h]
     summary = {
         "samples": len(samples), "trained_on": len(kept), "dropped_too_long": len(rows) - len(kept),
         "steps": trainer.state.global_step, "train_loss": result.training_loss if result is not None else (sum(losses) / len(losses) if losses else None),
-        "seconds": round(time.perf_counter() - started, 1), "precision": precision,
+        "seconds": round(seconds, 1), "precision": precision,
+        # SFT's cost per sample on this machine: seconds per sample and epoch (issue 15 item 3).
+        "seconds_per_sample_epoch": round(seconds / (len(kept) * trainer.state.epoch), 2) if trainer.state.epoch else None,
         # Tokens per epoch: SFT cost on the CPU grows with it (issue 15 asks for the cost per sample).
         "tokens_per_epoch": sum(n for n in lengths if n <= max_length),
     }
