@@ -4,6 +4,10 @@ SFT, GRPO, probing and evaluation all build their prompts here, so a model sees 
 training and at test time. The completion for a label is derived from the same template (the
 text the template adds when the label is appended as the assistant's next message), which keeps
 this correct for any model whose template renders tools — ours or, say, a Qwen3 checkpoint's.
+
+Template variables such as Qwen3's ``enable_thinking`` are not passed here: ``base_model.chat_template_kwargs``
+bakes them into the template of the prepared model (``looptool.models.with_template_kwargs``), so
+every stage that renders with that model's tokenizer gets the same prompt without reading params.
 """
 
 from __future__ import annotations
@@ -90,9 +94,14 @@ def render_completion(tokenizer: Any, messages: Sequence[dict[str, Any]], tools:
     prompt = render_prompt(tokenizer, messages, tools)
     full = render_prompt(tokenizer, [*messages, label_message(label)], tools, add_generation_prompt=False)
     if not full.startswith(prompt):
+        hint = ""
+        if prompt.rstrip().endswith("<think>"):  # looptool.toolcall.prompt_opens_thinking, not imported
+            # here: the stages that render prompts need not depend on the parser
+            hint = ("; the generation prompt opens a <think> block that the rendered answer does not have: "
+                    "switch thinking off (base_model.chat_template_kwargs: {enable_thinking: false})")
         raise ChatTemplateError(
             "the chat template does not render the conversation so far as a prefix of the conversation "
-            "with the answer appended; prompts and completions cannot be split for training"
+            f"with the answer appended; prompts and completions cannot be split for training{hint}"
         )
     # Templates end a turn with a newline after the end-of-turn token; generation stops before it.
     return full[len(prompt):].rstrip("\n")

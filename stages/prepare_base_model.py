@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     cfg = section_config(load_params(args.params), "base_model", BaseModelConfig)
     print(f"prepare_base_model: source={cfg.source} -> {args.out}", flush=True)
     info = prepare_base_model(cfg.source, Path(args.out), chat_template=cfg.chat_template, tiny=cfg.tiny,
-                              tool_format=cfg.tool_format)
+                              tool_format=cfg.tool_format, template_kwargs=cfg.chat_template_kwargs)
     print(json.dumps(info, indent=2))
 
 

@@ -118,6 +118,12 @@ class ScriptedServer:
             send(503, b'{"error": "overloaded"}')
         elif word == "bad400":
             send(400, b'{"error": "bad request"}')
+        elif word == "thinks":
+            # A thinking model served without a reasoning parser: the thought comes in the content.
+            reply = "<think>\nParis is in France; about 20 degrees.\n</think>\n\n" + json.dumps({"city": "Paris", "temp_c": 20})
+            send(200, json.dumps(completion_body(reply)).encode())
+        elif word == "thinks_on":
+            send(200, json.dumps(completion_body('<think>\nParis... {"city": "Paris", "temp_c": 20} or')).encode())
         else:
             send(200, json.dumps(completion_body(f"plain text reply to {word}")).encode())
 
@@ -385,3 +391,44 @@ def test_external_server_reported_model_root_enters_the_key(stub, tmp_path):
     serve("/weights/qwen-b", 3)
     assert asked_again()
     assert stub.count("ok-root") == 2
+
+
+def test_chat_template_kwargs_go_into_every_request_body_and_the_cache_key(stub, tmp_path):
+    off = {"enable_thinking": False}
+    with make_client(stub, tmp_path, kind="vllm", chat_template_kwargs=off) as client:
+        assert client.chat_many([ask("ok-think-off"), ask("ok-think-off-2", schema=None)], progress=False)[0].ok
+    assert [r.get("chat_template_kwargs") for r in stub.requests] == [off, off]
+    with make_client(stub, tmp_path, kind="vllm") as client:  # the default: nothing sent
+        client.chat_many([ask("ok-no-kwargs")], progress=False)
+    assert "chat_template_kwargs" not in stub.requests[-1]
+    plain = ChatClient(ClientConfig(cache_path=None)).cache_key(ask("ok"))
+    assert ChatClient(ClientConfig(chat_template_kwargs={}, cache_path=None)).cache_key(ask("ok")) == plain
+    assert ChatClient(ClientConfig(chat_template_kwargs=off, cache_path=None)).cache_key(ask("ok")) != plain
+    # From params: the llm section takes the key beside the other client fields.
+    from looptool.llm.server import LLMConfig
+    from looptool.params import section_config
+
+    llm = section_config({"llm": {"backend": "external", "chat_template_kwargs": off}}, "llm", LLMConfig)
+    assert llm.client.chat_template_kwargs == off and LLMConfig().client.chat_template_kwargs is None
+
+
+def test_a_think_block_in_the_reply_is_cut_off_and_counted(stub, tmp_path):
+    with make_client(stub, tmp_path) as client:
+        thought, unclosed, plain = client.chat_many([ask("thinks"), ask("thinks_on"), ask("ok-plain")], progress=False)
+        assert thought.ok and thought.parsed == {"city": "Paris", "temp_c": 20} and not thought.text.startswith("<think>")
+        assert thought.thought == "Paris is in France; about 20 degrees."
+        assert not unclosed.ok and unclosed.error_kind == "think_unclosed"  # the thought is never read as the answer
+        assert plain.ok and plain.thought is None
+        assert client.usage.as_dict()["thinking"] == 2 and client.usage.failure_kinds == {"think_unclosed": 1}
+    with make_client(stub, tmp_path) as client:  # the cached reply is read the same way
+        again = client.chat_many([ask("thinks")], progress=False)[0]
+        assert again.cached and again.parsed == thought.parsed and again.thought == thought.thought
+
+
+def test_reasoning_returned_beside_the_content_is_kept_as_the_thought():
+    from looptool.llm.client import interpret_response
+
+    body = completion_body("plain answer")
+    body["choices"][0]["message"]["reasoning_content"] = "weighing it up"  # vLLM with --reasoning-parser
+    result = interpret_response(json.dumps(body).encode(), None)
+    assert result.ok and result.text == "plain answer" and result.thought == "weighing it up"

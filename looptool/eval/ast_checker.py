@@ -288,6 +288,9 @@ def is_call_attempt(raw: str) -> bool:
     text (bare or in a code fence) that starts with ``{`` or ``[`` and holds ``"name"``. Other
     text, such as prose quoting a JSON object, is no attempt. Strict irrelevance counts an
     abstention right only if it is no attempt; an empty ``raw`` (a predictions file written
-    without the model's text) is none, so there the strict number equals the official one.
+    without the model's text) is none, so there the strict number equals the official one. A think
+    block is not the answer: a marker inside it does not count, and one left open is an attempt
+    that failed (the parser's error).
     """
-    return CALL_OPEN in raw or not parse_tool_calls(raw).ok
+    parsed = parse_tool_calls(raw)
+    return not parsed.ok or CALL_OPEN in parsed.answer

@@ -13,10 +13,15 @@ llama.cpp server. What it guarantees to the stages above it:
 * **Fail fast when nobody is listening** — if the server cannot be connected to after the bounded
   retries, ``LLMServerUnreachable`` is raised (naming the endpoint) and the batch stops: thousands
   of identical failures would only hide the real problem.
+* **Thinking models** — ``chat_template_kwargs`` (e.g. ``{"enable_thinking": false}``) go into every
+  request body for the server's chat template; a reply that opens a ``<think>`` block is cut to the
+  answer after it (the thought is kept in ``ChatResult.thought``), and one whose block never closes
+  is a failure (``think_unclosed``): the thought is never read as the answer.
 * **Resumable and deterministic re-runs** — successful replies go to a persistent cache keyed by the
-  full request (model, messages, response format, sampling params, seed, sample index) and by what
-  identifies the model behind the name (``model_revision``, and ``served_model``: the embedded GGUF's
-  fingerprint or what an external server reports), written as each reply arrives.
+  full request (model, messages, response format, sampling params, seed, chat template kwargs,
+  sample index) and by what identifies the model behind the name (``model_revision``, and
+  ``served_model``: the embedded GGUF's fingerprint or what an external server reports), written
+  as each reply arrives.
 * **Bounded concurrency** — ``chat_many`` runs at most ``concurrency`` requests at once in a thread
   pool and returns results in input order.
 
@@ -45,6 +50,7 @@ from tqdm.auto import tqdm
 
 from looptool.llm.cache import ResponseCache, request_key
 from looptool.params import ParamsError
+from looptool.toolcall import split_thinking
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +156,14 @@ class ClientConfig:
         default=0,
         metadata={"help": "Base sampling seed; request sample i is sent with seed + i so samples differ."},
     )
+    chat_template_kwargs: dict[str, Any] | None = field(
+        default=None,
+        metadata={
+            "help": "Variables for the server's chat template, sent as `chat_template_kwargs` in every request body "
+            "(vLLM's OpenAI server passes them to the template; e.g. {enable_thinking: false} for Qwen3) and so part "
+            "of the response-cache key. None or {} sends nothing. llama-cpp-python's server ignores the field."
+        },
+    )
 
     def __post_init__(self) -> None:
         if self.kind not in RESPONSE_FORMAT_ADAPTERS:
@@ -206,6 +220,7 @@ class ChatResult:
     latency_s: float = 0.0
     attempts: int = 0
     cached: bool = False
+    thought: str | None = None  # the reply's think block (stripped from ``text``), or the server's reasoning
 
 
 @dataclass
@@ -220,6 +235,7 @@ class UsageStats:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0  # summed wall time of answered server calls
+    thinking: int = 0  # results whose reply held a think block (or came with the server's reasoning)
     failure_kinds: Counter = field(default_factory=Counter)
 
     def as_dict(self, prefix: str = "") -> dict[str, float]:
@@ -228,6 +244,8 @@ class UsageStats:
             for name in ("requests", "calls", "cache_hits", "failures", "retries", "prompt_tokens",
                          "completion_tokens", "latency_s")
         }
+        if self.thinking:
+            flat[f"{prefix}thinking"] = self.thinking
         for kind, count in sorted(self.failure_kinds.items()):
             flat[f"{prefix}failures_{kind}"] = count
         return flat
@@ -274,23 +292,32 @@ def interpret_response(body: bytes, schema: dict[str, Any] | None) -> ChatResult
             "truncated", "reply hit max_tokens (finish_reason=length)", text=text, finish_reason=finish_reason,
             **tokens,
         )
+    # A thinking model's reply: only what follows its think block is the answer (looptool.toolcall).
+    split = split_thinking(text)
+    if not split.closed:
+        return _failure("think_unclosed", "the reply opened a think block and never closed it (no answer)", text=text,
+                        finish_reason=finish_reason, thought=split.thought, **tokens)
+    text, thought = split.answer, split.thought
+    reasoning = message.get("reasoning_content") or message.get("reasoning")  # vLLM with a reasoning parser
+    if thought is None and isinstance(reasoning, str):
+        thought = reasoning
     if schema is None:
-        return ChatResult(ok=True, text=text, finish_reason=finish_reason, **tokens)
+        return ChatResult(ok=True, text=text, finish_reason=finish_reason, thought=thought, **tokens)
     try:
         parsed = json.loads(text)
     except json.JSONDecodeError as exc:
         return _failure("invalid_json", f"content is not JSON ({exc})", text=text, finish_reason=finish_reason,
-                        **tokens)
+                        thought=thought, **tokens)
     try:
         jsonschema.validate(parsed, schema)
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "<root>"
         return _failure("schema_mismatch", f"at {where}: {exc.message}", text=text, finish_reason=finish_reason,
-                        **tokens)
+                        thought=thought, **tokens)
     except jsonschema.SchemaError as exc:
         return _failure("invalid_schema", f"the request schema itself is invalid: {exc.message}", text=text,
-                        finish_reason=finish_reason, **tokens)
-    return ChatResult(ok=True, text=text, parsed=parsed, finish_reason=finish_reason, **tokens)
+                        finish_reason=finish_reason, thought=thought, **tokens)
+    return ChatResult(ok=True, text=text, parsed=parsed, finish_reason=finish_reason, thought=thought, **tokens)
 
 
 # Fields of a /models entry that say which weights are served under the name. vLLM's `root` is the
@@ -360,6 +387,8 @@ class ChatClient:
         }
         if request.schema is not None:
             payload["response_format"] = RESPONSE_FORMAT_ADAPTERS[cfg.kind](request.schema, request.schema_name)
+        if cfg.chat_template_kwargs:
+            payload["chat_template_kwargs"] = dict(cfg.chat_template_kwargs)
         return payload
 
     def model_identity(self) -> dict[str, Any]:
@@ -416,6 +445,7 @@ class ChatClient:
         with self._usage_lock:
             self.usage.requests += len(final)
             for result in final:
+                self.usage.thinking += result.thought is not None
                 if not result.ok:
                     self.usage.failures += 1
                     self.usage.failure_kinds[result.error_kind or "unknown"] += 1

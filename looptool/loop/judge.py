@@ -38,7 +38,7 @@ from typing import Any
 
 from looptool.ledger import Ledger
 from looptool.schema import Call, Label, Sample, label_from_json, label_to_json
-from looptool.toolcall import render_label
+from looptool.toolcall import render_label, split_thinking
 
 VERDICTS = ("PRED_WRONG", "LABEL_WRONG", "BOTH_CORRECT", "BOTH_WRONG")
 JUDGE_CHOICES = ("only_A", "only_B", "both", "neither")
@@ -92,7 +92,7 @@ def predicted_label(sample: Sample) -> Label:
     calls = probe.get("calls") or []
     if calls:
         return [Call.from_dict(c) for c in calls]
-    return str(probe.get("prediction", ""))
+    return split_thinking(str(probe.get("prediction", ""))).answer  # a thought is never part of a label
 
 
 def prediction_problem(sample: Sample) -> str | None:

@@ -17,7 +17,7 @@ from typing import Any
 from looptool.chat import sample_prompt
 from looptool.ledger import Ledger
 from looptool.schema import Sample
-from looptool.toolcall import parse_tool_calls, tool_call_reward
+from looptool.toolcall import THINK_NOT_CLOSED, parse_tool_calls, prompt_opens_thinking, tool_call_reward
 
 RETENTION_RULES = ("median", "top_fraction", "threshold")
 
@@ -62,20 +62,27 @@ class ProbeResult:
     mastered: bool
     perplexity: float
     tokens: int
+    thinking: bool = False  # the output had a think block (stripped before parsing; unclosed = parse_error)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
 
 
-def judge_outputs(samples: Sequence[Sample], outputs: Sequence[Any]) -> list[ProbeResult]:
-    """Pair each sample with its decoded output (``text``, ``perplexity``, ``num_tokens``)."""
+def judge_outputs(samples: Sequence[Sample], outputs: Sequence[Any],
+                  in_thought: Sequence[bool] | None = None) -> list[ProbeResult]:
+    """Pair each sample with its decoded output (``text``, ``perplexity``, ``num_tokens``).
+
+    ``in_thought[i]``: sample i's prompt left a think block open (``prompt_opens_thinking``).
+    """
     results = []
-    for sample, out in zip(samples, outputs, strict=True):
-        parsed = parse_tool_calls(out.text)
+    in_thought = in_thought if in_thought is not None else [False] * len(samples)
+    for sample, out, thought in zip(samples, outputs, in_thought, strict=True):
+        parsed = parse_tool_calls(out.text, thought)
         results.append(ProbeResult(
             id=sample.id, prediction=out.text, calls=[c.to_dict() for c in parsed.calls], parse_error=parsed.error,
-            mastered=tool_call_reward(out.text, sample.label, ended=out.finish_reason != "length") == 1.0, perplexity=float(out.perplexity),
-            tokens=int(out.num_tokens),
+            mastered=tool_call_reward(out.text, sample.label, ended=out.finish_reason != "length",
+                                      in_thought=thought) == 1.0,
+            perplexity=float(out.perplexity), tokens=int(out.num_tokens), thinking=parsed.thinking,
         ))
     return results
 
@@ -88,7 +95,7 @@ def probe(engine: Any, samples: Sequence[Sample], generation: Any = None, batch_
     generation = generation or GenerationSettings()
     prompts = [sample_prompt(engine.tokenizer, s) for s in samples]
     outputs = engine.generate(prompts, generation.decode_config(batch_size))
-    return judge_outputs(samples, outputs)
+    return judge_outputs(samples, outputs, [prompt_opens_thinking(p) for p in prompts])
 
 
 def high_ppl_ids(results: Sequence[ProbeResult], rule: RetentionRule) -> set[str]:
@@ -187,6 +194,8 @@ def probe_metrics(samples: Sequence[Sample], results: Sequence[ProbeResult], spl
         "mastered": sum(r.mastered for r in results),
         "failed": sum(not r.mastered for r in results),
         "unparsable": sum(r.parse_error is not None for r in results),
+        "with_think": sum(r.thinking for r in results),  # outputs that opened a think block (closed or not)
+        "think_unclosed": sum(r.parse_error == THINK_NOT_CLOSED for r in results),  # no answer: failed, unparsable
         "high_ppl_kept": len(split.high_ppl),
         "mastered_ppl": {
             "min": min(ppl) if ppl else None, "median": statistics.median(ppl) if ppl else None,

@@ -12,6 +12,7 @@ from typing import Any
 from looptool.llm.policy import GenerationSettings, stop_token_ids
 from looptool.models import ComputeConfig, resolve_device
 from looptool.params import as_config
+from looptool.toolcall import prompt_opens_thinking, split_thinking
 from looptool.train.common import (
     LoraParams,
     MlflowStepLogger,
@@ -63,9 +64,17 @@ class CompletionRecorder:
         self.every, self.limit = max(1, every), groups * group_size
         self.records: list[dict[str, Any]] = []
         self._last_step = -1
+        # Rollouts that wrote a think block, and those whose block the length limit left open.
+        self.thinking = {"completions": 0, "with_think": 0, "think_unclosed": 0}
 
     def __call__(self, prompts, completions, label, trainer_state=None, **kwargs):
-        rewards = self.reward_fn(completions=completions, label=label, stop_ids=self.stop_ids, **kwargs)
+        rewards = self.reward_fn(prompts=prompts, completions=completions, label=label, stop_ids=self.stop_ids, **kwargs)
+        for prompt, completion in zip(prompts, completions):
+            split = split_thinking(completion if isinstance(completion, str) else "",
+                                   isinstance(prompt, str) and prompt_opens_thinking(prompt))
+            self.thinking["completions"] += 1
+            self.thinking["with_think"] += split.thinking
+            self.thinking["think_unclosed"] += not split.closed
         step = trainer_state.global_step if trainer_state is not None else 0
         if step % self.every == 0 and step != self._last_step:
             self._last_step = step
@@ -168,6 +177,8 @@ def run_grpo(
         "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 2),
         "reward_mean": _mean(h["reward"] for h in history),
         "frac_reward_zero_std_mean": _mean(h.get("frac_reward_zero_std", 0.0) for h in history),
+        "rollouts_with_think": recorder.thinking["with_think"],
+        "rollouts_think_unclosed": recorder.thinking["think_unclosed"],
     }
     merge_and_save(trainer.model, tokenizer, Path(out_dir), {"source": "grpo", "from": str(model_dir), **summary})
     if not keep_checkpoints:  # a stage keeps them until it has written everything (remove_checkpoints)
