@@ -157,6 +157,7 @@ def test_a_failure_after_training_keeps_the_checkpoints_and_the_rerun_trains_not
     monkeypatch.setenv("LOOPTOOL_MLFLOW", "0")
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump({"seed": 0, "train": GRPO, "lora": LORA, "generation": {"max_new_tokens": 12},
+                                      "compute": {"precision": "auto"},
                                       "rounds": {"r1": {"data": str(data), "from": str(tiny_model_dir)}}}))
     argv = ["--params", str(params), "--arm", "iterative", "--round", "r1", "--model-in", str(tiny_model_dir),
             "--data", str(data), "--out", str(tmp_path / "r1"), "--metrics", str(tmp_path / "train.json"),
