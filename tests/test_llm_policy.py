@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import random
 
 import pytest
 import torch
@@ -12,6 +14,7 @@ from looptool.llm.policy import (
     HFPolicyEngine,
     finish_output,
     load_policy_engine,
+    tokens_through_last_close,
     tool_call_cut,
     vllm_usable,
 )
@@ -211,3 +214,139 @@ def test_bf16_precision_reads_prompts_in_bf16_and_decodes_in_float32(tiny_model_
         assert engine.model.dtype == torch.float32 and engine.prefill_model.dtype == torch.bfloat16
     outputs = engine.generate(prompts[:3], DecodeConfig(max_new_tokens=6, batch_size=3))
     assert all(0 < o.num_tokens <= 6 and math.isfinite(o.mean_logprob) for o in outputs)
+
+
+# --- Tool-call stop detection: the incremental tracker against the full-decode rule -------------
+
+
+class _FullDecodeStopping:
+    """The stop rule as it was before the tracker: every unfinished row's whole generated text is
+    decoded again at every step."""
+
+    def __init__(self, tokenizer, prompt_length: int, batch_size: int):
+        self.tokenizer, self.prompt_length, self.done = tokenizer, prompt_length, [False] * batch_size
+
+    def __call__(self, input_ids, scores=None):
+        for row in range(input_ids.shape[0]):
+            if not self.done[row]:
+                text = self.tokenizer.decode(input_ids[row, self.prompt_length :].tolist(), skip_special_tokens=False)
+                self.done[row] = tool_call_cut(text) is not None
+        return list(self.done)
+
+
+def _reference_first_end(tokenizer, ids):
+    """finish_output's search as it was: full decodes of every prefix, shortest first."""
+    for k in range(1, len(ids) + 1):
+        if tool_call_cut(tokenizer.decode(ids[:k], skip_special_tokens=False)) is not None:
+            return k, tokens_through_last_close(tokenizer, ids[:k])
+    return None
+
+
+# Texts after a call: prose, whitespace, a second call, a half-open tag that turns into text,
+# characters of several bytes (split over tokens), the end-of-turn token, no call at all.
+STOP_TEXTS = [
+    CALL_PARIS + "\nSure, the weather",
+    CALL_PARIS + "\n\n  \n\t" + CALL_ROME + " done",
+    CALL_PARIS + "\n<tool_c" + "x and more",
+    CALL_PARIS + "<tool_call>" + '{"name": "a"}' + "</tool_call>\n\nok",
+    CALL_PARIS + " 日本語 🎉 rest",
+    CALL_PARIS + "🎉",
+    CALL_PARIS + "\n" + CALL_ROME[:25],
+    CALL_PARIS + "<|im_end|>",
+    "  \n" + CALL_PARIS + "   \n  ",
+    "</tool_call></tool_call> x",
+    "no call at all, just text </tool_ca",
+    "é</tool_call>ü",
+]
+STOP_PIECES = ["<tool_call>", "</tool_call>", "</", "tool", "_call", ">", "<", "\n", " ", "  ", "\t", "{", '"name"',
+               ": ", "x", "Sure", "日", "🎉", "é", "<tool_c", "ool_call>", "}"]
+
+
+def _byte_level_streams(tokenizer) -> list[list[int]]:
+    encode = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
+    streams = [encode(t) for t in STOP_TEXTS]
+    streams += [[i for ch in t for i in encode(ch)] for t in STOP_TEXTS]  # one character at a time
+    rng = random.Random(0)
+    streams += [[i for _ in range(30) for i in encode(rng.choice(STOP_PIECES))] for _ in range(40)]
+    return streams
+
+
+def _sentencepiece_like():
+    """A sentencepiece-style tokenizer built here: '▁' for spaces, byte fallback for what the
+    vocabulary lacks, and the first space of a decode stripped."""
+    from tokenizers import Tokenizer, decoders, models
+    from transformers import PreTrainedTokenizerFast
+
+    pieces = ["▁", "<", "</", "tool", "_", "call", ">", "▁<", "▁</", "_call>", "tool_call", "▁Sure", ",", "▁the",
+              "{", '"name"', ":", "}", "▁done", "é"]
+    vocab = {f"<0x{b:02X}>": b for b in range(256)} | {p: 256 + i for i, p in enumerate(pieces)}
+    backend = Tokenizer(models.BPE(vocab=vocab, merges=[], byte_fallback=True))
+    backend.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse(),
+                                         decoders.Strip(" ", 1, 0)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, clean_up_tokenization_spaces=False)
+
+    def ids(*parts: str) -> list[int]:
+        out: list[int] = []
+        for part in parts:  # a vocabulary piece, or text the vocabulary lacks, spelled in byte tokens
+            out += [vocab[part]] if part in vocab else list(part.encode())
+        return out
+
+    close, open_ = ["</", "tool_call", ">"], ["<", "tool", "_", "call", ">"]
+    streams = [
+        ids(*open_, "{", "}", "\n", *close, "\n", "▁Sure", ",", "▁the"),
+        ids(*open_, "}", *close, "\n", "\n", "▁", *open_, "}", "▁</", "tool", "_call>", "▁done"),
+        ids(*close, "\n", "日", "▁done"),  # a newline byte token, then the bytes of one character
+        ids(*close, "é", "🎉"),
+        ids("▁</", "tool", "_call>", "▁<", "tool", "_", "c"),  # a partial <tool_c that never goes on
+        ids("▁</", "tool", "_call>", "▁<", "tool", "_", "x"),
+    ]
+    rng = random.Random(1)
+    pool = [close, open_, ["▁</", "tool", "_call>"], ["▁<", "tool_call", ">"], ["\n"], ["日"], ["🎉"], ["\t"], [" "]]
+    pool += [[piece] for piece in pieces]
+    streams += [ids(*(part for _ in range(25) for part in rng.choice(pool))) for _ in range(40)]
+    return tokenizer, streams
+
+
+@pytest.fixture(scope="module", params=["byte-level", "byte-level, spaces cleaned up", "sentencepiece-like"])
+def tokenizer_and_streams(request, engine):
+    """(tokenizer, streams, incremental): incremental = whether every row must stay on the
+    incremental path (None: some may fall back to full decodes)."""
+    if request.param == "sentencepiece-like":
+        return (*_sentencepiece_like(), None)
+    tokenizer = engine.tokenizer
+    if request.param == "byte-level, spaces cleaned up":
+        tokenizer = copy.copy(tokenizer)  # a decode that rewrites " ," etc.: the tracker must fall back
+        tokenizer.clean_up_tokenization_spaces = True
+        return tokenizer, _byte_level_streams(tokenizer), False
+    return tokenizer, _byte_level_streams(tokenizer), True
+
+
+def test_incremental_stop_rule_matches_full_decodes_at_every_step(tokenizer_and_streams):
+    from looptool.llm.policy import _ToolCallStopping
+
+    tokenizer, streams, incremental = tokenizer_and_streams
+    prompt = [5, 6, 7]
+    fired = 0
+    width = max(len(s) for s in streams)
+    filler = streams[0][-1]
+    # All streams side by side in one batch (rows that are shorter go on with a filler token), and
+    # each alone: the two rules must agree on every row after every token.
+    batches = [[s + [filler] * (width - len(s)) for s in streams]] + [[s] for s in streams]
+    for rows in batches:
+        ids = torch.tensor([prompt + row for row in rows])
+        new, old = _ToolCallStopping(tokenizer, len(prompt), len(rows)), _FullDecodeStopping(tokenizer, len(prompt), len(rows))
+        for step in range(len(prompt) + 1, ids.shape[1] + 1):
+            assert new(ids[:, :step], None).tolist() == old(ids[:, :step]), (rows, step)
+        fired += sum(old.done)
+        if incremental is not None:
+            assert all(t.exact == incremental for t in new.trackers)
+    assert fired >= len(streams) // 3  # the streams really exercise stopping, not only running on
+
+
+def test_first_tool_call_end_matches_the_prefix_search(tokenizer_and_streams):
+    from looptool.llm.policy import first_tool_call_end
+
+    tokenizer, streams, _ = tokenizer_and_streams
+    for stream in streams:
+        for end in (len(stream), len(stream) // 2):
+            assert first_tool_call_end(tokenizer, stream[:end]) == _reference_first_end(tokenizer, stream[:end])

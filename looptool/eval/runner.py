@@ -4,7 +4,9 @@ Single-turn entries are decoded together in length-sorted batches. A BFCL multi-
 played out turn by turn: the model's calls run against the benchmark's own API classes and the
 results go back into the conversation, until the model answers without a call or the step limit
 of the turn is reached. Each turn's tools and user message come from :mod:`looptool.eval.bfcl`, so a
-``miss_func`` turn that adds functions back brings BFCL's notice and the longer tool list.
+``miss_func`` turn that adds functions back brings BFCL's notice and the longer tool list. The
+multi-turn entries advance in lock-step: the current steps of all unfinished entries are decoded
+together in one batched call.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ class EvalRunConfig:
     """How to decode benchmark entries."""
 
     max_new_tokens: int = field(default=96, metadata={"help": "Generation limit per model step."})
-    batch_size: int = field(default=16, metadata={"help": "Prompts per generate call (single-turn entries)."})
+    batch_size: int = field(default=16, metadata={
+        "help": "Prompts per generate call (single-turn entries, and the current steps of multi-turn entries)."})
     max_steps_per_turn: int = field(default=4, metadata={"help": "Model steps per user turn in multi-turn entries."})
     stop_after_tool_call: bool = field(default=False, metadata={
         "help": "Stop once text after the last </tool_call> is not another call; the pipeline keeps it off, so "
@@ -56,7 +59,8 @@ class EvalConfig:
 
     backend: str = field(default="auto", metadata={"help": "Policy engine: auto (vLLM when installed + CUDA) | hf | vllm."})
     seed: int = field(default=0, metadata={"help": "Seed of the stratified entry subsets (the same ids for every model)."})
-    batch_size: int = field(default=16, metadata={"help": "Prompts per generate call (single-turn entries)."})
+    batch_size: int = field(default=16, metadata={
+        "help": "Prompts per generate call (single-turn entries, and the current steps of multi-turn entries)."})
     max_steps_per_turn: int = field(default=4, metadata={"help": "Model steps per user turn in multi-turn entries."})
     benchmarks: dict[str, dict[str, Any]] = field(default_factory=_default_benchmarks, metadata={
         "help": "Benchmark name -> {per_category (null = all), categories (null = all), and the benchmark's "
@@ -94,40 +98,96 @@ def predict_single_turn(engine: Any, tokenizer: Any, benchmark: Benchmark, ids: 
     return [_prediction(entry_id, out.text) for entry_id, out in zip(ids, outputs)]
 
 
-def predict_multi_turn(engine: Any, tokenizer: Any, benchmark: Benchmark, entry_id: str, config: EvalRunConfig) -> dict:
+class _MultiTurnPlay:
+    """One BFCL multi-turn entry played out step by step: ``prompt()`` is the model's next input,
+    ``advance(text)`` takes its output (runs its calls, moves to the next step or turn).
+
+    Per user turn: the turn's tools and messages are added, then up to ``max_steps_per_turn`` model
+    steps; a step without a call ends the turn, a step with calls gets their results as tool
+    messages. The API instances carry their state across turns."""
+
+    def __init__(self, tokenizer: Any, benchmark: Benchmark, entry_id: str, config: EvalRunConfig):
+        self.entry_id, self.tokenizer, self.max_steps = entry_id, tokenizer, config.max_steps_per_turn
+        self.entry = benchmark.entry(entry_id)
+        self.instances = multi_turn.make_instances(self.entry)
+        self.messages: list[dict[str, Any]] = []
+        self.turns: list[list[list[dict]]] = []
+        self.raw: list[str] = []
+        self.turn_index = -1
+        self.finished = False
+        self._next_turn()
+
+    def _next_turn(self) -> None:
+        while True:
+            self.turn_index += 1
+            if self.turn_index >= len(self.entry["question"]):
+                self.finished = True
+                return
+            self.tools = entry_tools(self.entry, turn_index=self.turn_index)
+            self.messages += entry_messages(self.entry, self.turn_index)
+            self.steps: list[list[dict]] = []
+            self.turns.append(self.steps)
+            if self.max_steps > 0:
+                return
+
+    def prompt(self) -> str:
+        return render_prompt(self.tokenizer, self.messages, self.tools)
+
+    def advance(self, text: str) -> None:
+        self.raw.append(text)
+        calls = [c.to_dict() for c in parse_tool_calls(text).calls]
+        if not calls:
+            self.messages.append({"role": "assistant", "content": text})
+            self._next_turn()
+            return
+        self.steps.append(calls)
+        results = multi_turn.execute_calls(self.instances, calls)
+        self.messages.append({"role": "assistant", "content": "", "tool_calls": calls})
+        self.messages += [{"role": "tool", "name": c["name"], "content": r} for c, r in zip(calls, results)]
+        if len(self.steps) >= self.max_steps:
+            self._next_turn()
+
+    def line(self) -> dict:
+        return {"id": self.entry_id, "turns": self.turns, "raw": "\n<|step|>\n".join(self.raw)}
+
+
+def predict_multi_turn_entries(engine: Any, tokenizer: Any, benchmark: Benchmark, entry_ids: Sequence[str],
+                               config: EvalRunConfig, progress: bool = False) -> list[dict]:
+    """Play several multi-turn entries in lock-step: each round decodes the next step of every
+    unfinished entry in one ``engine.generate`` call (batched by ``config.batch_size``), then hands
+    each output to its entry. The entries are independent, so each gets the prediction it would
+    get played alone (up to the engine's batching, which greedy decoding does not change)."""
     from looptool.llm.policy import DecodeConfig
 
-    entry = benchmark.entry(entry_id)
-    instances = multi_turn.make_instances(entry)
-    decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=1,
+    decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
                           stop_after_tool_call=config.stop_after_tool_call, progress=False)
-    messages: list[dict[str, Any]] = []
-    turns, raw = [], []
-    for turn_index in range(len(entry["question"])):
-        tools = entry_tools(entry, turn_index=turn_index)
-        messages += entry_messages(entry, turn_index)
-        steps: list[list[dict]] = []
-        for _ in range(config.max_steps_per_turn):
-            text = engine.generate([render_prompt(tokenizer, messages, tools)], decode)[0].text
-            raw.append(text)
-            calls = [c.to_dict() for c in parse_tool_calls(text).calls]
-            if not calls:
-                messages.append({"role": "assistant", "content": text})
-                break
-            steps.append(calls)
-            results = multi_turn.execute_calls(instances, calls)
-            messages.append({"role": "assistant", "content": "", "tool_calls": calls})
-            messages += [{"role": "tool", "name": c["name"], "content": r} for c, r in zip(calls, results)]
-        turns.append(steps)
-    return {"id": entry_id, "turns": turns, "raw": "\n<|step|>\n".join(raw)}
+    plays = [_MultiTurnPlay(tokenizer, benchmark, entry_id, config) for entry_id in entry_ids]
+    bar = tqdm(total=len(plays), desc=f"{benchmark.name} multi-turn", unit="entry", leave=False, disable=not progress)
+    bar.update(sum(play.finished for play in plays))
+    try:
+        while active := [play for play in plays if not play.finished]:
+            outputs = engine.generate([play.prompt() for play in active], decode)
+            for play, output in zip(active, outputs):
+                play.advance(output.text)
+            bar.update(sum(play.finished for play in active))
+    finally:
+        bar.close()
+    return [play.line() for play in plays]
+
+
+def predict_multi_turn(engine: Any, tokenizer: Any, benchmark: Benchmark, entry_id: str, config: EvalRunConfig) -> dict:
+    """One multi-turn entry on its own (see ``predict_multi_turn_entries``)."""
+    return predict_multi_turn_entries(engine, tokenizer, benchmark, [entry_id], config)[0]
 
 
 def generate_predictions(engine: Any, tokenizer: Any, benchmark: Benchmark, ids: Sequence[str], config: EvalRunConfig) -> list[dict]:
     """Prediction lines (DESIGN.md §3 format) for the given entry ids, in the given order."""
     single = [i for i in ids if not benchmark.is_multi_turn(i)]
     lines = {line["id"]: line for line in predict_single_turn(engine, tokenizer, benchmark, single, config)} if single else {}
-    for entry_id in tqdm([i for i in ids if benchmark.is_multi_turn(i)], desc=f"{benchmark.name} multi-turn", leave=False):
-        lines[entry_id] = predict_multi_turn(engine, tokenizer, benchmark, entry_id, config)
+    multi = [i for i in ids if benchmark.is_multi_turn(i)]
+    if multi:
+        lines.update((line["id"], line) for line in
+                     predict_multi_turn_entries(engine, tokenizer, benchmark, multi, config, progress=True))
     return [lines[i] for i in ids]
 
 

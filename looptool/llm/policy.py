@@ -129,6 +129,121 @@ def tokens_through_last_close(tokenizer: Any, token_ids: Sequence[int]) -> int:
     return k
 
 
+_CARRY = len(TOOL_CALL_CLOSE) - 1  # a </tool_call> that ends in new text starts at most this far before it
+_REPLACEMENT = "\ufffd"  # what decoding shows for the bytes of a character not yet complete
+
+
+@dataclass(frozen=True)
+class _CallTextState:
+    """What ``tool_call_cut`` needs to know about a text, kept up to date chunk by chunk in O(chunk)."""
+
+    carry: str = ""  # the text's last _CARRY characters
+    closes: int = 0  # how many </tool_call> it holds
+    # The text after its last </tool_call>, leading whitespace dropped, cut to len(<tool_call>)
+    # characters (all the rule ever looks at); None while there is no </tool_call> yet.
+    tail: str | None = None
+
+    def extend(self, chunk: str) -> "_CallTextState":
+        if not chunk:
+            return self
+        # A </tool_call> that ends in ``chunk`` starts within ``joined``; one that lies wholly in
+        # ``carry`` is impossible (carry is one character shorter), so every match here is new.
+        joined = self.carry + chunk
+        found = joined.count(TOOL_CALL_CLOSE)
+        if found:
+            tail: str | None = joined[joined.rfind(TOOL_CALL_CLOSE) + len(TOOL_CALL_CLOSE) :].lstrip()
+        elif self.tail is None:
+            tail = None
+        else:
+            tail = self.tail + chunk if self.tail else chunk.lstrip()
+        if tail is not None:
+            tail = tail[: len(TOOL_CALL_OPEN)]
+        return _CallTextState(joined[-_CARRY:], self.closes + found, tail)
+
+    @property
+    def ends_calls(self) -> bool:
+        """``tool_call_cut(text) is not None`` for the text this state summarises."""
+        tail = self.tail
+        return bool(tail) and not TOOL_CALL_OPEN.startswith(tail) and not tail.startswith(TOOL_CALL_OPEN)
+
+
+class ToolCallEndTracker:
+    """``tool_call_cut(tokenizer.decode(ids, skip_special_tokens=False)) is not None`` for a token
+    sequence that grows a few tokens at a time, at O(1) amortised decoding work per token.
+
+    Only a short window is decoded per step: the tokens since the last settled point plus the chunk
+    before it as context, and the text they add is the window's text past the context's. A point is
+    settled once the window's text does not end in U+FFFD, i.e. its last character is complete, so
+    later tokens cannot change the text before it (byte-level BPE; sentencepiece with byte fallback,
+    whose leading-space strip hits the context token in both decodes). Until then the provisional
+    text still counts, as it does in a full decode. Tokenizers that clean up spaces after decoding
+    (``clean_up_tokenization_spaces``) change text across any window edge: they, and any sequence
+    whose window text stops extending its context text, fall back to one full decode per step. A
+    ``True`` is always confirmed by one full decode (falling back if it disagrees), so the tracker
+    can never stop a row before the full-decode rule would.
+    """
+
+    def __init__(self, tokenizer: Any):
+        self.tokenizer = tokenizer
+        self.ids: list[int] = []
+        self.exact = not getattr(tokenizer, "clean_up_tokenization_spaces", False)
+        self._start = 0  # first token of the decode window (context only)
+        self._settled = 0  # tokens before this index are summarised in self._base
+        self._base = _CallTextState()
+        self.state = _CallTextState()  # the whole text so far, settled or not
+
+    def _decode(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids), skip_special_tokens=False)
+
+    def push(self, new_ids: Sequence[int]) -> bool:
+        """Append tokens; True when the text so far ends its tool calls."""
+        self.ids.extend(new_ids)
+        if self.exact:
+            window = self._decode(self.ids[self._start :])
+            context = self._decode(self.ids[self._start : self._settled])
+            if window.startswith(context):
+                self.state = self._base.extend(window[len(context) :])
+                if not window.endswith(_REPLACEMENT):
+                    self._base = self.state
+                    self._start, self._settled = self._settled, len(self.ids)
+                if not self.state.ends_calls or tool_call_cut(self._decode(self.ids)) is not None:
+                    return self.state.ends_calls
+            self.exact = False  # decoding is not local for this sequence: full decodes from here on
+        self.state = _CallTextState().extend(self._decode(self.ids))
+        return self.state.ends_calls
+
+
+def first_tool_call_end(tokenizer: Any, token_ids: Sequence[int]) -> tuple[int, int] | None:
+    """``(k, kept)``: the shortest prefix ``token_ids[:k]`` whose text ends its tool calls, and
+    ``tokens_through_last_close(tokenizer, token_ids[:k])``; None when no prefix ends them.
+
+    One pass of a ``ToolCallEndTracker``; the answer is checked with three full decodes, and the
+    prefix-by-prefix search runs instead if the check fails."""
+    tracker = ToolCallEndTracker(tokenizer)
+    closes: list[int] = []  # closes[i]: </tool_call> count of token_ids[: i + 1]
+    found = None
+    for i, token in enumerate(token_ids):
+        ends = tracker.push([token])
+        closes.append(tracker.state.closes)
+        if ends:
+            k = i + 1
+            found = (k, closes.index(closes[-1]) + 1)
+            break
+    if tracker.exact:
+        if found is None:
+            if tool_call_cut(tokenizer.decode(list(token_ids), skip_special_tokens=False)) is None:
+                return None
+        else:
+            k, kept = found
+            count = lambda n: tokenizer.decode(list(token_ids[:n]), skip_special_tokens=False).count(TOOL_CALL_CLOSE)  # noqa: E731
+            if count(kept) == count(k) and (kept == 1 or count(kept - 1) < count(k)):
+                return found  # (tracker.push already confirmed that prefix k ends the calls)
+    for k in range(1, len(token_ids) + 1):  # the full-decode search
+        if tool_call_cut(tokenizer.decode(list(token_ids[:k]), skip_special_tokens=False)) is not None:
+            return k, tokens_through_last_close(tokenizer, token_ids[:k])
+    return None
+
+
 def stop_token_ids(tokenizer: Any, generation_config: Any | None = None) -> list[int]:
     """EOS / end-of-turn ids: tokenizer eos, generation-config eos, and ``<|im_end|>`` if in the vocab."""
     ids: set[int] = set()
@@ -163,11 +278,9 @@ def finish_output(
         # a </tool_call> is the normal, clean ending and keeps reason "eos".)
         body = kept - 1 if reason == "eos" else kept
         if tool_call_cut(tokenizer.decode(generated[:body], skip_special_tokens=False)) is not None:
-            # Walk forward to the first prefix whose text already ends the calls (usually the end).
-            for k in range(1, body + 1):
-                if tool_call_cut(tokenizer.decode(generated[:k], skip_special_tokens=False)) is not None:
-                    kept, reason = tokens_through_last_close(tokenizer, generated[:k]), "tool_call"
-                    break
+            # The first prefix whose text already ends the calls (usually the end), and the token
+            # that completed its last </tool_call>.
+            kept, reason = first_tool_call_end(tokenizer, generated[:body])[1], "tool_call"
     token_ids = generated[:kept]
     text = tokenizer.decode(token_ids, skip_special_tokens=True)
     if reason == "tool_call":
@@ -184,20 +297,25 @@ def _length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list
 
 
 class _ToolCallStopping:
-    """transformers StoppingCriteria: marks a row done once its text ends its tool calls."""
+    """transformers StoppingCriteria: marks a row done once its text ends its tool calls.
+
+    Each row's text is followed by a ``ToolCallEndTracker``, which decodes only the newest tokens,
+    so a row costs O(its length) over the whole generation rather than a full decode per step."""
 
     def __init__(self, tokenizer: Any, prompt_length: int, batch_size: int):
-        self.tokenizer = tokenizer
-        self.prompt_length = prompt_length
+        self.seen = prompt_length  # columns of input_ids already handed to the trackers
+        self.trackers = [ToolCallEndTracker(tokenizer) for _ in range(batch_size)]
         self.done = [False] * batch_size
 
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        for row in range(input_ids.shape[0]):
-            if not self.done[row]:
-                text = self.tokenizer.decode(input_ids[row, self.prompt_length :].tolist(), skip_special_tokens=False)
-                self.done[row] = tool_call_cut(text) is not None
+        if input_ids.shape[1] > self.seen:
+            fresh = input_ids[:, self.seen :].tolist()
+            self.seen = input_ids.shape[1]
+            for row, tokens in enumerate(fresh):
+                if not self.done[row]:
+                    self.done[row] = self.trackers[row].push(tokens)
         return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
 
 
