@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> None:
             lines += [{"benchmark": name, **line} for line in predictions]
             report_dict = report.to_dict()
             metrics[name] = {"summary": report_dict["summary"], "categories": report_dict["categories"],
-                             "problems": len(report.problems)}
+                             "problems": len(report.problems),
+                             "with_think": sum(bool(line.get("thinking")) for line in predictions)}
             log_metrics(run, {"summary": {k: v for k, v in report_dict["summary"].items() if isinstance(v, (int, float))},
                               "accuracy": {c: s["accuracy"] for c, s in report_dict["categories"].items()}},
                         prefix=f"{name}/")

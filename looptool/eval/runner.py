@@ -23,7 +23,7 @@ from looptool.eval.bfcl import entry_messages, entry_tools
 from looptool.eval.predictions import PredictionSet, parse_prediction
 from looptool.eval.registry import Benchmark, ScoreReport, score_predictions
 from looptool.params import ParamsError
-from looptool.toolcall import parse_tool_calls
+from looptool.toolcall import parse_tool_calls, prompt_opens_thinking
 
 
 @dataclass
@@ -77,11 +77,14 @@ class EvalConfig:
                              stop_after_tool_call=False)
 
 
-def _prediction(entry_id: str, text: str) -> dict[str, Any]:
-    parsed = parse_tool_calls(text)
+def _prediction(entry_id: str, text: str, in_thought: bool = False) -> dict[str, Any]:
+    """``in_thought``: the prompt opened a think block (the output's thought is stripped first)."""
+    parsed = parse_tool_calls(text, in_thought)
     line = {"id": entry_id, "calls": [c.to_dict() for c in parsed.calls], "raw": text}
     if not parsed.ok:
         line["parse_error"] = parsed.error
+    if parsed.thinking:
+        line["thinking"] = True
     return line
 
 
@@ -95,7 +98,8 @@ def predict_single_turn(engine: Any, tokenizer: Any, benchmark: Benchmark, ids: 
     decode = DecodeConfig(max_new_tokens=config.max_new_tokens, batch_size=config.batch_size,
                           stop_after_tool_call=config.stop_after_tool_call, progress=True)
     outputs = engine.generate(prompts, decode)
-    return [_prediction(entry_id, out.text) for entry_id, out in zip(ids, outputs)]
+    return [_prediction(entry_id, out.text, prompt_opens_thinking(prompt))
+            for entry_id, out, prompt in zip(ids, outputs, prompts)]
 
 
 class _MultiTurnPlay:
@@ -113,6 +117,8 @@ class _MultiTurnPlay:
         self.messages: list[dict[str, Any]] = []
         self.turns: list[list[list[dict]]] = []
         self.raw: list[str] = []
+        self.thinking = 0  # steps whose output opened a think block
+        self._prompt = ""
         self.turn_index = -1
         self.finished = False
         self._next_turn()
@@ -131,13 +137,16 @@ class _MultiTurnPlay:
                 return
 
     def prompt(self) -> str:
-        return render_prompt(self.tokenizer, self.messages, self.tools)
+        self._prompt = render_prompt(self.tokenizer, self.messages, self.tools)
+        return self._prompt
 
     def advance(self, text: str) -> None:
         self.raw.append(text)
-        calls = [c.to_dict() for c in parse_tool_calls(text).calls]
+        parsed = parse_tool_calls(text, prompt_opens_thinking(self._prompt))
+        self.thinking += parsed.thinking
+        calls = [c.to_dict() for c in parsed.calls]
         if not calls:
-            self.messages.append({"role": "assistant", "content": text})
+            self.messages.append({"role": "assistant", "content": parsed.answer})  # the thought stays out of the history
             self._next_turn()
             return
         self.steps.append(calls)
@@ -148,7 +157,8 @@ class _MultiTurnPlay:
             self._next_turn()
 
     def line(self) -> dict:
-        return {"id": self.entry_id, "turns": self.turns, "raw": "\n<|step|>\n".join(self.raw)}
+        line = {"id": self.entry_id, "turns": self.turns, "raw": "\n<|step|>\n".join(self.raw)}
+        return {**line, "thinking": True} if self.thinking else line
 
 
 def predict_multi_turn_entries(engine: Any, tokenizer: Any, benchmark: Benchmark, entry_ids: Sequence[str],
