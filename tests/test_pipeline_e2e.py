@@ -51,8 +51,11 @@ def test_full_pipeline_on_smoke_params(tmp_path):
         assert model.generate(**inputs, max_new_tokens=2, do_sample=False).shape[1] > inputs["input_ids"].shape[1]
         for rnd in rounds:
             metrics = json.loads((root / "eval" / arm / rnd / "metrics.json").read_text())
-            assert set(metrics) == BENCHMARKS
-            assert metrics["bfcl-v3"]["categories"]["simple"]["total"] == 1
+            if rnd == "r2":  # the last round: every benchmark
+                assert set(metrics) == BENCHMARKS
+                assert metrics["bfcl-v3"]["categories"]["simple"]["total"] == 1
+            else:  # intermediate rounds skip the public benchmarks (eval.benchmarks.<name>.models: final)
+                assert set(metrics) == {"heldout_unseen", "heldout_seen"}
             # One entry per need kind and one answer after tool results (per_category: 1); the 10 unseen
             # dialogues cycle through all five kinds.
             assert {k: c["total"] for k, c in metrics["heldout_unseen"]["categories"].items()} == \
