@@ -229,9 +229,15 @@ def round_specs(params: Mapping[str, Any], name: str) -> dict[str, RoundSpec]:
 
 def is_final_model(params: Mapping[str, Any], arm: str, round_key: str) -> bool:
     """The models the costly public benchmarks run on (``eval.benchmarks.<name>.models: final``):
-    the base model, SFT, and each arm's last round (the last key of ``rounds``)."""
+    the base model, SFT, and each arm's last round.
+
+    The last round is the one that builds no next-round data: not in ``evolve`` (every round but the
+    last), so an eval stage depends on ``evolve`` and not on all of ``rounds`` (a change to round 2's
+    training must not re-run round 1's evaluation). Without ``evolve``, the last key of ``rounds``."""
     if arm in ("base", "sft"):
         return True
+    if "evolve" in params:
+        return round_key not in round_specs(params, "evolve")
     rounds = list(round_specs(params, "rounds"))
     return bool(rounds) and round_key == rounds[-1]
 

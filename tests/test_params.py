@@ -197,6 +197,10 @@ def test_public_benchmarks_run_on_the_base_sft_and_last_round_models_only():
     assert [is_final_model(params, arm, r) for arm, r in
             [("base", "r0"), ("sft", "r0"), ("iterative", "r1"), ("iterative", "r2"), ("static", "r2")]] == \
         [True, True, False, True, True]
+    # With `evolve` (the rounds that build next-round data), a round not in it is final, whatever
+    # `rounds` holds after it: the eval stages depend on `evolve`, not on every round's settings.
+    evolving = {**params, "evolve": {"r1": {"data": "d1"}}, "rounds": {**params["rounds"], "r3": {}}}
+    assert [is_final_model(evolving, "iterative", r) for r in ("r1", "r2", "r3")] == [False, True, True]
     cfg = EvalConfig(benchmarks={"bfcl-v3": {"per_category": 20, "models": "final"}, "heldout_unseen": {"path": "h.jsonl"}})
     assert [s.name for s in cfg.specs(final=False)] == ["heldout_unseen"]
     assert [s.name for s in cfg.specs(final=True)] == ["bfcl-v3", "heldout_unseen"]
