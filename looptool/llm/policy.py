@@ -441,7 +441,6 @@ class HFPolicyEngine:
             for row in range(len(batch))
         ]
 
-
     def _prefill(self, input_ids: Any, attention_mask: Any) -> Any:
         """The key/value cache of every prompt token but the last, computed by ``prefill_model`` and
         cast to the decoding model's dtype; ``generate`` then feeds only the last token itself.
@@ -525,11 +524,9 @@ def load_policy_engine(model_dir: str | Path, backend: str = "auto", compute: An
     if backend == "auto":
         backend = "vllm" if vllm_usable() else "hf"
     if backend == "hf":
-        import torch
+        from looptool.models import ComputeConfig, resolve_device
 
-        from looptool.models import ComputeConfig
-
-        precision = (compute or ComputeConfig()).resolve("cuda" if torch.cuda.is_available() else "cpu")
+        precision = (compute or ComputeConfig()).resolve(resolve_device("auto"))
         return HFPolicyEngine.from_pretrained(model_dir, precision=precision)
     if backend == "vllm":
         if not vllm_usable():
