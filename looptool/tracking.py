@@ -17,6 +17,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from looptool.distributed import is_main_process
+
 EXPERIMENT = os.environ.get("LOOPTOOL_MLFLOW_EXPERIMENT", "looptool")
 _PARAM_VALUE_LIMIT = 500  # MLflow rejects longer param values; full params go in as an artifact
 
@@ -76,8 +78,9 @@ def mlflow_run(
     """Start a tagged run (yields the ``mlflow`` module), or yield ``None`` when tracking is off.
 
     Params are logged flat and truncated; the full nested params go in as ``params.json``.
+    Under a multi-process launch only the main process logs (the others yield ``None``).
     """
-    if not tracking_enabled():
+    if not tracking_enabled() or not is_main_process():
         yield None
         return
     import mlflow
