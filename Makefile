@@ -63,6 +63,7 @@ gpu-resolve-check: setup
 # logs to ./mlflow.db (see looptool/tracking.py). Another port: make ui UI_PORT=5001
 UI_PORT ?= 5000
 ui: setup
+	@echo ">> iterative vs static over rounds: $$(python -m looptool.tracking http://127.0.0.1:$(UI_PORT))"
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts \
 	  --host 127.0.0.1 --port $(UI_PORT)
 

@@ -647,6 +647,56 @@ def _arm_start(table: SummaryTable, name: str) -> float | None:
     return sft if sft is not None else table.value(*BASE_RUN, name)
 
 
+# The runs MLflow draws over rounds (looptool.tracking.log_round_series): the base model as a
+# reference line, then each trained arm.
+SERIES_ARMS = ("base", *TRAINED_ARMS)
+# GRPO summary keys (eval/<arm>/<round>/train.json) and the metric names they get in MLflow.
+SERIES_TRAIN_METRICS = (("reward_mean", "grpo_reward_mean"), ("frac_reward_zero_std_mean", "grpo_frac_reward_zero_std"))
+
+
+def round_series(table: SummaryTable, intervals: Mapping[tuple[str, str], Mapping[str, dict]],
+                 inputs: ReportInputs, rounds: Sequence[str]) -> dict[str, dict[int, dict[str, float]]]:
+    """Per arm, per round index, the numbers logged with ``step`` = round index:
+    ``{arm: {index: {metric: value}}}``.
+
+    Index 0 is the model both trained arms start from (the SFT warm-up when evaluated, else the
+    base), as in :func:`scores_by_round`; the base arm repeats its scores at every index. Each
+    headline score comes with ``<field>_n``, ``_ci_low`` and ``_ci_high`` (95% Wilson); the trained
+    arms add the GRPO reward mean and zero-std fraction of the round, and the size of its training
+    data by origin (``data_<origin>``; the static arm trains on the round-1 seed slice every round).
+    """
+    start = SFT_RUN if table.rows.get(SFT_RUN) is not None else BASE_RUN
+    fields = headline_fields(table)
+    composition = {label: counts for label, counts, _ in inputs.compositions}
+    seed_slice = composition.get(rounds[0]) if rounds else None
+    series: dict[str, dict[int, dict[str, float]]] = {arm: {} for arm in SERIES_ARMS}
+    for index, r in enumerate(["r0", *rounds]):
+        for arm in SERIES_ARMS:
+            run = BASE_RUN if arm == "base" else start if index == 0 else (arm, r)
+            point: dict[str, float] = {}
+            for name in fields:
+                value = table.value(*run, name)
+                if value is None:
+                    continue
+                point[name] = value
+                found = intervals.get(run, {}).get(name)
+                if found is not None:
+                    point.update({f"{name}_n": found["n"], f"{name}_ci_low": found["ci_low"], f"{name}_ci_high": found["ci_high"]})
+            if arm in TRAINED_ARMS and index > 0:
+                summary = inputs.train_summaries.get((arm, r)) or {}
+                for key, metric in SERIES_TRAIN_METRICS:
+                    value = summary.get(key)
+                    if isinstance(value, (int, float)) and not isinstance(value, bool):
+                        point[metric] = float(value)
+                counts = composition.get(r) if arm == "iterative" else seed_slice
+                for origin, count in (counts or {}).items():
+                    if isinstance(count, int) and not isinstance(count, bool):
+                        point[f"data_{origin}"] = float(count)
+            if point:
+                series[arm][index] = point
+    return series
+
+
 def composition_rows(inputs: ReportInputs) -> list[dict]:
     rows = []
     for index, (label, composition, source) in enumerate(inputs.compositions, start=1):

@@ -2,7 +2,8 @@
 
 Reads whatever evaluation, training and loop-stage JSON exists (a missing file is reported, not
 fatal), writes eval/report.md, eval/summary.json, eval/scores.json, the plot data under
-eval/plots/ and the PNGs, then prints the final summary table.
+eval/plots/ and the PNGs, logs one MLflow run per arm with its numbers over rounds, then prints the
+final summary table.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from looptool import report
 from looptool.io import atomic_open, write_json
 from looptool.params import load_params, round_specs
+from looptool.tracking import log_round_series
 
 PLOTS = {"scores": "Benchmark score per round", "composition": "Training data per round",
          "rewards": "GRPO reward curves"}
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     links = {caption: f"plots/{name}.png" for name, caption in PLOTS.items()}
     with atomic_open(out / "report.md") as handle:
         handle.write(report.render_report(inputs, table, links, intervals, paired))
+    arm_runs = log_round_series(report.round_series(table, intervals, inputs, rounds))
 
     print("\n== Final summary table (accuracy %, " + report.MISSING + " = missing) ==")
     print(report.table_text(table))
@@ -56,6 +59,8 @@ def main(argv: list[str] | None = None) -> None:
                 shared = "  (same model: shared round)" if p["same_model"] else ""
                 print(f"{r} {bench}: n={p['n']}  iterative {p['a_correct']}  static {p['b_correct']}  "
                       f"difference {100 * p['difference']:+.1f} pp  p={p['p_value']:.3g}{shared}")
+    if arm_runs:
+        print(f"\nMLflow: one run per arm ({', '.join(arm_runs)}) with step = round; `make ui`, chart view")
     if inputs.missing:
         print(f"\n{len(inputs.missing)} input file(s) missing or unreadable; see eval/report.md")
 

@@ -65,6 +65,12 @@ HELDOUT_OUTCOMES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def no_tracking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The report stage logs arm runs to MLflow (tested in tests/test_tracking.py); not from here."""
+    monkeypatch.setenv("LOOPTOOL_MLFLOW", "0")
+
+
 @pytest.fixture
 def tree(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
@@ -418,3 +424,28 @@ def test_bucket_order_puts_known_first_and_none_unknown_last() -> None:
     assert report.bucket_order(["unknown", "zeta", "none", "no_tool", "alpha", "single_call"],
                                first=("single_call", "parallel", "no_tool")) == \
         ["single_call", "no_tool", "alpha", "zeta", "none", "unknown"]
+
+
+def test_round_series_steps_each_arm_from_the_sft_start_with_rewards_and_data(tree: Path) -> None:
+    inputs = report.collect_inputs(tree, ["r1", "r2"])
+    table = report.build_summary_table(inputs.evals, report.eval_runs(["r1", "r2"]))
+    series = report.round_series(table, report.score_intervals(inputs.evals), inputs, ["r1", "r2"])
+
+    iterative, static, base = series["iterative"], series["static"], series["base"]
+    assert sorted(iterative) == [0, 1, 2]
+    assert iterative[0]["bfcl_overall"] == static[0]["bfcl_overall"] == pytest.approx(0.2)  # the SFT model
+    assert iterative[1]["bfcl_overall"] == pytest.approx(0.4567)
+    # BFCL's two categories hold 15 items; 0.4567 of 15 is 7 correct: Wilson 95% [0.2481, 0.6988] by hand.
+    assert iterative[1]["bfcl_overall_n"] == 15
+    assert iterative[1]["bfcl_overall_ci_low"] == pytest.approx(0.2481, abs=1e-4)
+    assert iterative[1]["bfcl_overall_ci_high"] == pytest.approx(0.6988, abs=1e-4)
+    assert iterative[1]["grpo_reward_mean"] == pytest.approx(0.2)  # mean of the r1 rewards 0.1 and 0.3
+    # Round 1 trains on the 7-sample seed slice; round 2 on what round 1 assembled.
+    assert (iterative[1]["data_seed"], iterative[1]["data_total"]) == (7, 7)
+    assert (iterative[2]["data_hppl"], iterative[2]["data_total"]) == (4, 12)
+    # Static r2 was never evaluated: no score, but its training numbers are there, on the seed slice.
+    assert "bfcl_overall" not in static[2]
+    assert static[2]["grpo_reward_mean"] == pytest.approx(0.5) and static[2]["data_total"] == 7
+    # The base model is a flat reference line with no training numbers.
+    assert [base[i]["bfcl_overall"] for i in (0, 1, 2)] == [pytest.approx(0.1234)] * 3
+    assert not any(key.startswith(("grpo_", "data_")) for point in base.values() for key in point)
