@@ -21,7 +21,7 @@ CPU_CONSTRAINTS := configs/cpu-constraints.txt
 # Stages call `python`; make it the virtualenv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: setup run test test-slow test-all ui clean gpu-resolve-check
+.PHONY: setup run test test-slow test-all ui clean gpu-resolve-check compare
 
 setup: $(STAMP)
 
@@ -58,6 +58,11 @@ test-all: setup
 # configs/gpu-constraints.txt, reading metadata only: no wheel is downloaded (looptool/install_check.py).
 gpu-resolve-check: setup
 	python -m looptool.install_check gpu
+
+# Every experiment's changed params and headline scores per arm and round, with n and Wilson
+# intervals, fitted to the terminal (looptool/compare.py). Other scores: COMPARE_ARGS="--metric acebench_overall"
+compare: setup
+	python -m looptool.compare $(COMPARE_ARGS)
 
 # The MLflow UI on this machine only (127.0.0.1): every stage, arm, round and queued experiment
 # logs to ./mlflow.db (see looptool/tracking.py). Another port: make ui UI_PORT=5001
