@@ -72,5 +72,12 @@ ui: setup
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --default-artifact-root $(CURDIR)/mlartifacts \
 	  --host 127.0.0.1 --port $(UI_PORT)
 
+# Debian's chromium, for tests/test_mlflow_ui.py (the UI in a headless browser; skipped without it
+# unless CI is set). .ci/run does the same before `make test`.
+.PHONY: browser
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@chromium --version 2>/dev/null
+
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -155,6 +155,7 @@ def playwright_api():
     return sync_playwright, expect
 
 
+@pytest.mark.timeout(300)  # about 35 s on 2 shared cores (mlflow ui start-up ~15 s, the browser ~15 s)
 def test_chart_view_draws_iterative_and_static_over_rounds(playwright_api, mlflow_ui: str) -> None:
     sync_playwright, expect = playwright_api
 
