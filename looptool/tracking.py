@@ -7,9 +7,11 @@ Layout of the experiment (``looptool`` unless ``LOOPTOOL_MLFLOW_EXPERIMENT`` say
   tagged with the DVC experiment name, the git revision and a hash of ``params.yaml``, holding the
   full params; stages of the same invocation find it by those tags (see :func:`invocation_key`);
 - a **stage** run per (stage, arm, round) nested under it (``train/iterative/r2``, ...);
-- an **arm** run per arm (``iterative``, ``static``, ``base``; tag ``looptool.kind=arm``), also nested,
-  written by the report stage: scores, GRPO reward and data composition with ``step`` = round index
-  (0 = the model both arms start from), so MLflow's chart view draws the arms over rounds.
+- an **arm** run per arm (``iterative``, ``static``, ``base``; tag ``looptool.kind=arm``) written by
+  the report stage: scores, GRPO reward and data composition with ``step`` = round index (0 = the
+  model both arms start from), so MLflow's chart view draws the arms over rounds. Arm runs point at
+  their pipeline run with the tag ``looptool.pipeline_run`` rather than being nested: MLflow 3.17's
+  runs table shows a parent collapsed, and its chart view draws no child until it is expanded.
 
 The store defaults to ``sqlite:///<repo root>/mlflow.db`` with artifacts in ``<repo root>/mlartifacts``,
 resolved to absolute paths, so runs executed by ``dvc exp run --queue`` (which work in temporary
@@ -81,6 +83,7 @@ def _git_revision(root: Path) -> str | None:
 
 # Tag names; ``looptool.kind`` tells the three kinds of run apart (see the module docstring).
 KIND_TAG = "looptool.kind"
+PIPELINE_RUN_TAG = "looptool.pipeline_run"  # on arm runs: the id of their pipeline run
 PIPELINE, STAGE, ARM = "pipeline", "stage", "arm"
 # Experiment tag MLflow 3's UI reads to choose the experiment's first page: with this value it opens
 # on the runs table instead of the GenAI overview (traces), which this project never writes.
@@ -231,9 +234,9 @@ def mlflow_run(
 
 
 def log_round_series(series: Mapping[str, Mapping[int, Mapping[str, float]]]) -> dict[str, str]:
-    """One run per arm under this invocation's pipeline run, each metric logged with step = round
-    index; returns {arm: run id}. Arm runs an earlier run of the report left under the same parent
-    are deleted first, so a re-run replaces them rather than doubling every point.
+    """One run per arm for this invocation's pipeline run, each metric logged with step = round
+    index; returns {arm: run id}. Arm runs an earlier run of the report left for the same pipeline
+    run are deleted first, so a re-run replaces them rather than doubling every point.
 
     ``series``: {arm: {round index: {metric: value}}} (looptool.report.round_series).
     """
@@ -246,7 +249,7 @@ def log_round_series(series: Mapping[str, Mapping[int, Mapping[str, float]]]) ->
     experiment_id = _setup_experiment(mlflow, root)
     parent = pipeline_run_id(mlflow, experiment_id, root)
     client = mlflow.MlflowClient()
-    old = client.search_runs([experiment_id], filter_string=_filter({KIND_TAG: ARM, "mlflow.parentRunId": parent}))
+    old = client.search_runs([experiment_id], filter_string=_filter({KIND_TAG: ARM, PIPELINE_RUN_TAG: parent}))
     for run in old:
         client.delete_run(run.info.run_id)
     experiment_name = os.environ.get("DVC_EXP_NAME") or "workspace"
@@ -255,7 +258,7 @@ def log_round_series(series: Mapping[str, Mapping[int, Mapping[str, float]]]) ->
         # The experiment's name in the run name: a chart's legend then tells sweep points apart.
         run = client.create_run(experiment_id, run_name=f"{arm} · {experiment_name}",
                                 tags={KIND_TAG: ARM, "arm": arm, "dvc_experiment": experiment_name,
-                                      "mlflow.parentRunId": parent})
+                                      PIPELINE_RUN_TAG: parent})
         now = int(time.time() * 1000)
         points = [Metric(key, float(value), now, int(step)) for step, metrics in sorted(steps.items())
                   for key, value in metrics.items() if value is not None]
@@ -279,8 +282,12 @@ def log_metrics(run: Any, metrics: Mapping[str, Any], step: int | None = None, p
         run.log_metrics(numeric, step=step)
 
 
+# The runs table filtered to the arm runs: the chart view then draws only arms over rounds.
+ARM_FILTER = f"tags.`{KIND_TAG}` = '{ARM}'"
+
+
 def chart_view_url(base_url: str, root: Path | None = None) -> str:
-    """The experiment's runs in MLflow's chart view (each arm run a line over rounds), or the UI's
+    """The experiment's arm runs in MLflow's chart view (each a line over rounds), or the UI's
     home page when the store holds no experiment yet."""
     uri = tracking_uri(root)
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
@@ -291,7 +298,10 @@ def chart_view_url(base_url: str, root: Path | None = None) -> str:
     experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
         return base_url
-    return f"{base_url.rstrip('/')}/#/experiments/{experiment.experiment_id}/runs?compareRunsMode=CHART"
+    from urllib.parse import quote
+
+    return (f"{base_url.rstrip('/')}/#/experiments/{experiment.experiment_id}/runs?compareRunsMode=CHART"
+            f"&searchFilter={quote(ARM_FILTER, safe='')}")
 
 
 if __name__ == "__main__":  # `python -m looptool.tracking http://127.0.0.1:5000`: where `make ui` opens
