@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from looptool.tracking import flatten
+
 SCORES_FILE = "eval/scores.json"
 PARAMS_FILE = "params.yaml"
 # Headline summaries shown unless --metric says otherwise: the loop's own held-out set on unseen
@@ -53,18 +55,6 @@ class Row:
 
 # ------------------------------------------------------------------------------------------
 # Reading `dvc exp show --json`
-
-
-def flatten(tree: Mapping, prefix: str = "") -> dict[str, Any]:
-    """Nested dicts to dotted keys, as `dvc exp show` names param columns."""
-    flat: dict[str, Any] = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
 
 
 def _file_data(section: Mapping | None, path: str) -> Any:

@@ -63,10 +63,12 @@ def artifact_location(root: Path | None = None) -> str:
 
 
 def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested mappings to dotted keys (``train.lr``), as MLflow params and `dvc exp show` columns
+    name them; an empty mapping stays a value of its own."""
     flat: dict[str, Any] = {}
     for key, value in params.items():
         name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
+        if isinstance(value, Mapping) and value:
             flat.update(flatten(value, f"{name}."))
         else:
             flat[name] = value
