@@ -402,9 +402,23 @@ class ComputeConfig:
                 "engine reads the prompt in bfloat16 and decodes in float32 (one bf16 decode step of a batch "
                 "of 8 took about twice as long as in float32 here, measured)."})
 
+    weights: str = field(default="auto", metadata={
+        "help": "dtype of the weights when training loads a checkpoint and when it merges and saves one: "
+                "auto = bfloat16 where training runs in bfloat16 on CUDA (an 8B model: 16 GB per rank and "
+                "per saved round instead of 32 GB), float32 elsewhere (the CPU default: bf16 autocast needs "
+                "float32 weights to be of use here) | float32 | bfloat16."})
+
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
             raise ModelError(f"compute.precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.weights not in PRECISIONS:
+            raise ModelError(f"compute.weights must be one of {PRECISIONS}, got {self.weights!r}")
+
+    def resolve_weights(self, device: str) -> str:
+        """'float32' or 'bfloat16': the dtype training loads and saves checkpoints in on ``device``."""
+        if self.weights != "auto":
+            return self.weights
+        return "bfloat16" if device == "cuda" and self.resolve(device) == "bfloat16" else "float32"
 
     def resolve(self, device: str) -> str:
         """'float32' or 'bfloat16' on ``device`` ('cpu' or 'cuda')."""

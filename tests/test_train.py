@@ -97,6 +97,24 @@ def test_bf16_training_is_autocast_over_float32_weights(tiny_model_dir, data, tm
     assert moved  # the merged adapter changed the weights
 
 
+def test_weights_dtype_loads_and_saves_checkpoints_in_bf16(tiny_model_dir, data, tmp_path):
+    from looptool.models import ComputeConfig
+
+    compute = ComputeConfig(precision="float32", weights="bfloat16")
+    sft = run_sft(tiny_model_dir, data, tmp_path / "sft", SFT, LORA, compute=compute)
+    assert sft["weights"] == "bfloat16"
+    config = json.loads((tmp_path / "sft" / "config.json").read_text())
+    assert config.get("dtype", config.get("torch_dtype")) == "bfloat16"  # what from_pretrained would restore
+    result = run_grpo(tmp_path / "sft", data, tmp_path / "r1", GRPO, LORA, generation=SHORT, compute=compute)
+    assert result["steps"] == 2
+    model, _ = load_model_and_tokenizer(tmp_path / "r1", dtype="bfloat16")
+    assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
+    # The default on the CPU keeps float32, bf16 autocast or not; on CUDA auto follows the precision.
+    assert ComputeConfig(precision="bfloat16").resolve_weights("cpu") == "float32"
+    assert ComputeConfig(precision="bfloat16").resolve_weights("cuda") == "bfloat16"
+    assert ComputeConfig(precision="float32").resolve_weights("cuda") == "float32"
+
+
 class StopAfterFirstSave(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         raise KeyboardInterrupt("simulated kill after the first checkpoint")

@@ -112,12 +112,13 @@ def check_model_dir(model_dir: Path, role: str) -> None:
         )
 
 
-def load_for_training(model_dir: Path, role: str) -> tuple[Any, Any]:
-    """Model + tokenizer, after checking the directory and the chat template (before any training)."""
+def load_for_training(model_dir: Path, role: str, dtype: str = "float32") -> tuple[Any, Any]:
+    """Model (weights in ``dtype``, see ComputeConfig.resolve_weights) + tokenizer, after checking
+    the directory and the chat template (before any training)."""
     from looptool.models import load_model_and_tokenizer
 
     check_model_dir(model_dir, role)
-    model, tokenizer = load_model_and_tokenizer(model_dir)
+    model, tokenizer = load_model_and_tokenizer(model_dir, dtype=dtype)
     try:
         check_chat_template(tokenizer)
     except ChatTemplateError as err:
@@ -201,12 +202,19 @@ class MlflowStepLogger(TrainerCallback):
         log_metrics(self.run, logs, step=state.global_step)
 
 
-def merge_and_save(model: Any, tokenizer: Any, out_dir: Path, info: dict[str, Any]) -> None:
-    """Fold the LoRA adapter into the weights and write a plain checkpoint, atomically."""
+def merge_and_save(model: Any, tokenizer: Any, out_dir: Path, info: dict[str, Any], dtype: str | None = None) -> None:
+    """Fold the LoRA adapter into the weights and write a plain checkpoint, atomically; ``dtype``
+    ('float32' | 'bfloat16') casts the merged weights first (the adapter is merged at its own,
+    usually higher, precision)."""
     out_dir = Path(out_dir)
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     merged = model.merge_and_unload() if hasattr(model, "merge_and_unload") else model
+    if dtype is not None:
+        import torch
+
+        merged = merged.to(getattr(torch, dtype))
+        info = {**info, "dtype": dtype}
     merged.eval()
     merged.save_pretrained(staging)
     tokenizer.save_pretrained(staging)

@@ -142,15 +142,17 @@ def run_grpo(
     lora_params = as_config(LoraParams, lora, "lora")
     reward_fn = get_reward(cfg.reward)
     samples = load_samples(data_path)
-    model, tokenizer = load_for_training(Path(model_dir), "previous round model")
-    rows, prompt_stats = grpo_rows(samples, tokenizer, cfg.max_prompt_length)
     device = resolve_device(cfg.device)
-    precision = (compute or ComputeConfig()).resolve(device)
+    compute = compute or ComputeConfig()
+    precision, weights = compute.resolve(device), compute.resolve_weights(device)
+    model, tokenizer = load_for_training(Path(model_dir), "previous round model", dtype=weights)
+    rows, prompt_stats = grpo_rows(samples, tokenizer, cfg.max_prompt_length)
 
     resumable = ResumableRun(checkpoint_name, {
         "model": model_fingerprint(Path(model_dir)), "data": [s.id for s in samples],
         "train": dataclasses.asdict(cfg), "lora": dataclasses.asdict(lora_params),
         "generation": dataclasses.asdict(generation or GenerationSettings()), "precision": precision,
+        "weights": weights,
     })
     generation = generation or GenerationSettings()
     config = build_trl_config(
@@ -173,14 +175,15 @@ def run_grpo(
     history = [h for h in logger.history if "reward" in h]
     summary = {
         "samples": len(samples), "trained_on": prompt_stats.kept, "dropped_too_long": prompt_stats.too_long,
-        "steps": trainer.state.global_step, "seconds": round(seconds, 1), "precision": precision,
+        "steps": trainer.state.global_step, "seconds": round(seconds, 1), "precision": precision, "weights": weights,
         "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 2),
         "reward_mean": _mean(h["reward"] for h in history),
         "frac_reward_zero_std_mean": _mean(h.get("frac_reward_zero_std", 0.0) for h in history),
         "rollouts_with_think": recorder.thinking["with_think"],
         "rollouts_think_unclosed": recorder.thinking["think_unclosed"],
     }
-    merge_and_save(trainer.model, tokenizer, Path(out_dir), {"source": "grpo", "from": str(model_dir), **summary})
+    merge_and_save(trainer.model, tokenizer, Path(out_dir), {"source": "grpo", "from": str(model_dir), **summary},
+                   dtype=weights)
     if not keep_checkpoints:  # a stage keeps them until it has written everything (remove_checkpoints)
         resumable.finish()
     return {**summary, "history": logger.history, "completions": recorder.records}

@@ -74,7 +74,10 @@ def run_sft(
     trl_params = cfg.trl
     lora_params = as_config(LoraParams, lora, "lora")
     samples = load_samples(data_path)
-    model, tokenizer = load_for_training(Path(base_dir), "base model")
+    device = resolve_device(cfg.device)
+    compute = compute or ComputeConfig()
+    precision, weights = compute.resolve(device), compute.resolve_weights(device)
+    model, tokenizer = load_for_training(Path(base_dir), "base model", dtype=weights)
     rows = sft_rows(samples, tokenizer)
     max_length = trl_params.get("max_length", SFTConfig.__dataclass_fields__["max_length"].default)  # TRL's default
     lengths = [len(tokenizer(r["prompt"] + r["completion"], add_special_tokens=False)["input_ids"]) for r in rows]
@@ -82,11 +85,10 @@ def run_sft(
     if not kept:
         raise TrainingInputError(f"every sample is longer than sft.max_length={max_length} tokens")
 
-    device = resolve_device(cfg.device)
-    precision = (compute or ComputeConfig()).resolve(device)
     resumable = ResumableRun(checkpoint_name, {
         "model": model_fingerprint(Path(base_dir)), "data": [s.id for s in samples],
         "sft": dataclasses.asdict(cfg), "lora": dataclasses.asdict(lora_params), "precision": precision,
+        "weights": weights,
     })
     config = build_trl_config(
         SFTConfig, trl_params,
@@ -105,13 +107,14 @@ def run_sft(
     summary = {
         "samples": len(samples), "trained_on": len(kept), "dropped_too_long": len(rows) - len(kept),
         "steps": trainer.state.global_step, "train_loss": result.training_loss if result is not None else (sum(losses) / len(losses) if losses else None),
-        "seconds": round(seconds, 1), "precision": precision,
+        "seconds": round(seconds, 1), "precision": precision, "weights": weights,
         # SFT's cost per sample on this machine: seconds per sample and epoch (issue 15 item 3).
         "seconds_per_sample_epoch": round(seconds / (len(kept) * trainer.state.epoch), 2) if trainer.state.epoch else None,
         # Tokens per epoch: SFT cost on the CPU grows with it (issue 15 asks for the cost per sample).
         "tokens_per_epoch": sum(n for n in lengths if n <= max_length),
     }
-    merge_and_save(trainer.model, tokenizer, Path(out_dir), {"source": "sft", "base": str(base_dir), **summary})
+    merge_and_save(trainer.model, tokenizer, Path(out_dir), {"source": "sft", "base": str(base_dir), **summary},
+                   dtype=weights)
     if not keep_checkpoints:  # a stage keeps them until it has written everything (remove_checkpoints)
         resumable.finish()
     return summary
