@@ -6,6 +6,7 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
+from looptool.distributed import is_main_process, wait_for_everyone
 from looptool.io import write_json
 from looptool.models import BaseModelConfig, ComputeConfig
 from looptool.params import load_params, section_config
@@ -29,14 +30,18 @@ def main(argv: list[str] | None = None) -> None:
     source = section_config(params, "base_model", BaseModelConfig).source
     compute = section_config(params, "compute", ComputeConfig)
     if not sft_enabled(cfg.enabled, source):
-        summary = skip_sft(args.base, args.out)
+        if is_main_process():
+            summary = skip_sft(args.base, args.out)
+        wait_for_everyone()
     else:
         with mlflow_run("sft", params={"sft": asdict(cfg), "lora": asdict(lora), "compute": asdict(compute)}) as run:
             summary = run_sft(args.base, args.data, args.out, cfg, lora, run=run, keep_checkpoints=True, compute=compute)
             log_metrics(run, summary, prefix="summary/")
-    write_json(args.metrics, summary)
+    if is_main_process():  # under a multi-process launch the others wait in remove_checkpoints
+        write_json(args.metrics, summary)
     remove_checkpoints("sft")  # last: a failure above resumes from the final checkpoint
-    print(f"sft: {summary}")
+    if is_main_process():
+        print(f"sft: {summary}")
 
 
 if __name__ == "__main__":

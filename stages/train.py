@@ -7,6 +7,7 @@ from dataclasses import asdict
 import tempfile
 from pathlib import Path
 
+from looptool.distributed import is_main_process
 from looptool.io import write_json, write_jsonl
 from looptool.params import config_from_mapping, load_params, round_train_values, section_config
 from looptool.tracking import log_metrics, mlflow_run
@@ -51,10 +52,12 @@ def main(argv: list[str] | None = None) -> None:
          "completion_length": h.get("completions/mean_length")}
         for h in result["history"] if "reward" in h
     ]
-    write_json(args.curve, curve)
-    write_json(args.metrics, summary)
+    if is_main_process():  # under a multi-process launch the others wait in remove_checkpoints
+        write_json(args.curve, curve)
+        write_json(args.metrics, summary)
     remove_checkpoints(checkpoints)  # last: a failure above resumes from the final checkpoint
-    print(f"train {args.arm}/{args.round}: {summary}")
+    if is_main_process():
+        print(f"train {args.arm}/{args.round}: {summary}")
 
 
 if __name__ == "__main__":

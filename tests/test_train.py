@@ -199,3 +199,50 @@ def test_a_failure_after_training_keeps_the_checkpoints_and_the_rerun_trains_not
     # Restored from the final checkpoint: no step past max_steps, and the curve is the first run's.
     assert summary["steps"] == 2 and [h["step"] for h in json.loads((tmp_path / "curve.json").read_text())] == [1, 2]
     assert not checkpoints.exists()
+
+
+def test_merged_rollouts_leave_the_adapter_and_base_weights_unchanged(tiny_model_dir, tmp_path):
+    # The rollouts decode with the adapter merged (merged_rollout_trainer); the unmerge after them
+    # must give back the exact training weights, or each rollout would fold the adapter in once more.
+    from datasets import Dataset
+    from trl import GRPOConfig
+
+    from looptool.train.common import LoraParams, device_settings, load_for_training
+    from looptool.train.grpo import merged_rollout_trainer
+    from looptool.train.rewards import binary_tool_call_reward
+
+    model, tokenizer = load_for_training(tiny_model_dir, "model")
+    config = GRPOConfig(output_dir=str(tmp_path / "out"), report_to="none", max_steps=1, num_generations=2,
+                        per_device_train_batch_size=2, max_completion_length=4, **device_settings("cpu", "float32"))
+    trainer = merged_rollout_trainer()(
+        model=model, reward_funcs=[binary_tool_call_reward], args=config,
+        train_dataset=Dataset.from_list([{"prompt": "hi", "label": "[]"}] * 2), processing_class=tokenizer,
+        peft_config=LoraParams(**LORA).to_peft(),
+    )
+    peft_model = trainer.model
+    torch.manual_seed(0)
+    with torch.no_grad():  # PEFT starts lora_B at zero, where merging changes nothing: give it a value
+        for name, param in peft_model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(std=0.5)
+    before = {k: v.detach().clone() for k, v in peft_model.state_dict().items()}
+    lora_layers = [m for m in peft_model.modules() if hasattr(m, "merged") and hasattr(m, "lora_A")]
+    assert lora_layers
+    seen = []
+    real_generate = peft_model.generate
+
+    def generate(*args, **kwargs):
+        seen.append((all(m.merged for m in lora_layers),
+                     any(not torch.equal(v, before[k]) for k, v in peft_model.state_dict().items())))
+        return real_generate(*args, **kwargs)
+
+    peft_model.generate = generate
+    prompt_ids = [tokenizer("hello there")["input_ids"]] * 2
+    for _ in range(2):  # a second cycle would double-merge if the first one left the adapter folded in
+        trainer._generate_single_turn(prompt_ids, None, {}, 2)
+    assert seen == [(True, True), (True, True)]  # generation ran merged, on changed weights
+    assert not any(m.merged for m in lora_layers)
+    after = peft_model.state_dict()
+    assert after.keys() == before.keys()
+    for key, value in before.items():
+        assert torch.allclose(after[key], value, rtol=0, atol=1e-6), key

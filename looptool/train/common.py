@@ -1,5 +1,10 @@
 """What SFT and GRPO share: LoRA config, device settings, input checks, resumable checkpoints,
-MLflow logging of every logged step, and merging the adapter into a full checkpoint."""
+MLflow logging of every logged step, and merging the adapter into a full checkpoint.
+
+Under a multi-process launch (``accelerate launch``) every process trains, but only the main one
+writes shared files (the checkpoint stamp, the merged model, deletions); the others wait for it at
+a barrier (looptool.distributed), so they read a finished directory and exit after the outputs are
+complete."""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Any
 from transformers import TrainerCallback
 
 from looptool.chat import ChatTemplateError, check_chat_template
+from looptool.distributed import is_main_process, wait_for_everyone
 from looptool.io import content_hash, write_json
 from looptool.models import MANIFEST
 from looptool.tracking import log_metrics
@@ -140,18 +146,23 @@ def model_fingerprint(model_dir: Path) -> str:
 
 
 class ResumableRun:
-    """A rolling checkpoint directory that is reused only by a run with identical inputs."""
+    """A rolling checkpoint directory that is reused only by a run with identical inputs.
+
+    The main process checks the stamp and clears stale checkpoints; the others wait for it, so every
+    process then resumes from the same checkpoint (or none)."""
 
     def __init__(self, name: str, fingerprint: dict[str, Any], root: Path = CHECKPOINT_ROOT):
         self.dir = root / name
         self.fingerprint = content_hash(fingerprint)
         stamp = self.dir / FINGERPRINT
-        if self.dir.exists():
-            previous = json.loads(stamp.read_text()).get("fingerprint") if stamp.is_file() else None
-            if previous != self.fingerprint:
-                shutil.rmtree(self.dir)  # inputs changed: old checkpoints belong to another run
-        self.dir.mkdir(parents=True, exist_ok=True)
-        write_json(stamp, {"fingerprint": self.fingerprint, "inputs": fingerprint})
+        if is_main_process():
+            if self.dir.exists():
+                previous = json.loads(stamp.read_text()).get("fingerprint") if stamp.is_file() else None
+                if previous != self.fingerprint:
+                    shutil.rmtree(self.dir)  # inputs changed: old checkpoints belong to another run
+            self.dir.mkdir(parents=True, exist_ok=True)
+            write_json(stamp, {"fingerprint": self.fingerprint, "inputs": fingerprint})
+        wait_for_everyone()
 
     def last_checkpoint(self) -> str | None:
         from transformers.trainer_utils import get_last_checkpoint
@@ -159,7 +170,9 @@ class ResumableRun:
         return get_last_checkpoint(str(self.dir))
 
     def finish(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        if is_main_process():
+            shutil.rmtree(self.dir, ignore_errors=True)
+        wait_for_everyone()
 
 
 def train_or_restore(trainer: Any, resumable: ResumableRun, logger: "MlflowStepLogger") -> Any:
@@ -183,8 +196,10 @@ def train_or_restore(trainer: Any, resumable: ResumableRun, logger: "MlflowStepL
 def remove_checkpoints(name: str, root: Path = CHECKPOINT_ROOT) -> None:
     """Delete a finished run's rolling checkpoints (``ResumableRun(name).dir``). Stages call it last,
     after every output and the MLflow record are written: a failure before that resumes from the
-    final checkpoint instead of retraining."""
-    shutil.rmtree(Path(root) / name, ignore_errors=True)
+    final checkpoint instead of retraining. Only the main process deletes; the others wait for it."""
+    if is_main_process():
+        shutil.rmtree(Path(root) / name, ignore_errors=True)
+    wait_for_everyone()
 
 
 class MlflowStepLogger(TrainerCallback):
@@ -205,7 +220,13 @@ class MlflowStepLogger(TrainerCallback):
 def merge_and_save(model: Any, tokenizer: Any, out_dir: Path, info: dict[str, Any], dtype: str | None = None) -> None:
     """Fold the LoRA adapter into the weights and write a plain checkpoint, atomically; ``dtype``
     ('float32' | 'bfloat16') casts the merged weights first (the adapter is merged at its own,
-    usually higher, precision)."""
+    usually higher, precision).
+
+    Only the main process merges and writes (data-parallel steps leave every process with the same
+    weights); the others wait until ``out_dir`` is complete."""
+    if not is_main_process():
+        wait_for_everyone()
+        return
     out_dir = Path(out_dir)
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
@@ -221,3 +242,4 @@ def merge_and_save(model: Any, tokenizer: Any, out_dir: Path, info: dict[str, An
     write_json(staging / MANIFEST, info)
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(staging, out_dir)
+    wait_for_everyone()

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from looptool.distributed import sum_over_processes
 from looptool.llm.policy import GenerationSettings, stop_token_ids
 from looptool.models import ComputeConfig, resolve_device
 from looptool.params import as_config
 from looptool.toolcall import prompt_opens_thinking, split_thinking
 from looptool.train.common import (
+    CHECKPOINT_ROOT,
     LoraParams,
     MlflowStepLogger,
     ResumableRun,
@@ -148,18 +150,20 @@ def run_grpo(
     model, tokenizer = load_for_training(Path(model_dir), "previous round model", dtype=weights)
     rows, prompt_stats = grpo_rows(samples, tokenizer, cfg.max_prompt_length)
 
+    generation = generation or GenerationSettings()
+    # The TRL config first: building it starts the process group of a multi-process launch, which
+    # ResumableRun's barrier (the main process clears stale checkpoints, the others wait) uses.
+    config = build_trl_config(
+        GRPOConfig, trl_params,
+        output_dir=str(CHECKPOINT_ROOT / checkpoint_name), report_to="none", save_strategy="steps", save_total_limit=2,
+        max_completion_length=generation.max_new_tokens, **device_settings(device, precision),
+    )
     resumable = ResumableRun(checkpoint_name, {
         "model": model_fingerprint(Path(model_dir)), "data": [s.id for s in samples],
         "train": dataclasses.asdict(cfg), "lora": dataclasses.asdict(lora_params),
         "generation": dataclasses.asdict(generation or GenerationSettings()), "precision": precision,
         "weights": weights,
     })
-    generation = generation or GenerationSettings()
-    config = build_trl_config(
-        GRPOConfig, trl_params,
-        output_dir=str(resumable.dir), report_to="none", save_strategy="steps", save_total_limit=2,
-        max_completion_length=generation.max_new_tokens, **device_settings(device, precision),
-    )
     recorder = CompletionRecorder(
         reward_fn, every=config.logging_steps, groups=cfg.log_completion_groups,
         group_size=config.num_generations, stop_ids=stop_token_ids(tokenizer, getattr(model, "generation_config", None)),
@@ -173,14 +177,15 @@ def run_grpo(
     train_or_restore(trainer, resumable, logger)
     seconds = time.perf_counter() - started
     history = [h for h in logger.history if "reward" in h]
+    thinking = sum_over_processes(recorder.thinking)  # each process scored its own share of the rollouts
     summary = {
         "samples": len(samples), "trained_on": prompt_stats.kept, "dropped_too_long": prompt_stats.too_long,
         "steps": trainer.state.global_step, "seconds": round(seconds, 1), "precision": precision, "weights": weights,
         "seconds_per_step": round(seconds / max(1, trainer.state.global_step), 2),
         "reward_mean": _mean(h["reward"] for h in history),
         "frac_reward_zero_std_mean": _mean(h.get("frac_reward_zero_std", 0.0) for h in history),
-        "rollouts_with_think": recorder.thinking["with_think"],
-        "rollouts_think_unclosed": recorder.thinking["think_unclosed"],
+        "rollouts_with_think": thinking["with_think"],
+        "rollouts_think_unclosed": thinking["think_unclosed"],
     }
     merge_and_save(trainer.model, tokenizer, Path(out_dir), {"source": "grpo", "from": str(model_dir), **summary},
                    dtype=weights)

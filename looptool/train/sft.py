@@ -16,6 +16,7 @@ from typing import Any
 from looptool.models import MANIFEST, ComputeConfig, resolve_device
 from looptool.params import as_config
 from looptool.train.common import (
+    CHECKPOINT_ROOT,
     LoraParams,
     MlflowStepLogger,
     ResumableRun,
@@ -85,16 +86,18 @@ def run_sft(
     if not kept:
         raise TrainingInputError(f"every sample is longer than sft.max_length={max_length} tokens")
 
+    # The TRL config first: building it starts the process group of a multi-process launch, which
+    # ResumableRun's barrier (the main process clears stale checkpoints, the others wait) uses.
+    config = build_trl_config(
+        SFTConfig, trl_params,
+        output_dir=str(CHECKPOINT_ROOT / checkpoint_name), report_to="none", save_strategy="steps", save_total_limit=2,
+        completion_only_loss=True, dataset_num_proc=None, **device_settings(device, precision),
+    )
     resumable = ResumableRun(checkpoint_name, {
         "model": model_fingerprint(Path(base_dir)), "data": [s.id for s in samples],
         "sft": dataclasses.asdict(cfg), "lora": dataclasses.asdict(lora_params), "precision": precision,
         "weights": weights,
     })
-    config = build_trl_config(
-        SFTConfig, trl_params,
-        output_dir=str(resumable.dir), report_to="none", save_strategy="steps", save_total_limit=2,
-        completion_only_loss=True, dataset_num_proc=None, **device_settings(device, precision),
-    )
     logger = MlflowStepLogger(run)
     trainer = SFTTrainer(
         model=model, args=config, train_dataset=Dataset.from_list(kept), processing_class=tokenizer,
