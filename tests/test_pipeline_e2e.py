@@ -4,6 +4,7 @@ Seed stages run the program agents and talk to the real embedded llama.cpp serve
 paraphrases and judge verdicts; the policy is the tiny random Llama.
 """
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -19,6 +20,7 @@ from looptool.llm.server import llama_cpp_server_available
 from looptool.models import load_model_and_tokenizer
 from looptool.eval.acebench import default_data_dir
 from pipeline import PipelineRepo
+from s3_server import s3_bucket, s3_endpoint  # noqa: F401  (pytest fixtures)
 
 pytestmark = [pytest.mark.server,
               pytest.mark.skipif(not llama_cpp_server_available(), reason="llama-cpp-python[server] is not installed")]
@@ -37,7 +39,7 @@ def _would_run(repo: PipelineRepo) -> set[str]:
     return set(re.findall(r"Running stage '([^']+)'", out))
 
 
-def test_full_pipeline_on_smoke_params(tmp_path):
+def test_full_pipeline_on_smoke_params(tmp_path, s3_bucket):  # noqa: F811
     params = YAML(typ="safe").load(SMOKE.read_text())
     # The copy lives elsewhere, so name this checkout's ACEBench data (../shared/acebench_data) outright.
     params["eval"]["benchmarks"]["acebench"]["data_dir"] = str(default_data_dir())
@@ -107,14 +109,21 @@ def test_full_pipeline_on_smoke_params(tmp_path):
     repo.git("checkout", "params.yaml")
     assert _would_run(repo) == set()
 
-    # Everything DVC tracks goes to a remote; a fresh clone pulls it and finds nothing to do.
-    remote = tmp_path / "remote"
-    repo.dvc("remote", "add", "-d", "-f", "e2e", str(remote))
+    # Everything DVC tracks goes to an S3 remote (dvc-s3, to the test's S3 server on 127.0.0.1);
+    # a fresh clone pulls it and finds nothing to do.
+    s3_bucket.add_remote(repo, "e2e", "looptool")
     repo.dvc("push")
+    assert "in sync" in repo.dvc("status", "--cloud").stdout
+    pushed = set(s3_bucket.keys("looptool/files/md5/"))
+    for out in (root / "models" / "iterative" / "r2" / "model.safetensors",
+                root / "data" / "rounds" / "r1" / "next.jsonl"):
+        md5 = hashlib.md5(out.read_bytes()).hexdigest()
+        assert f"looptool/files/md5/{md5[:2]}/{md5[2:]}" in pushed, out
     repo.git("add", "-A")
     repo.git("-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-qm", "pipeline outputs")
     clone = PipelineRepo(tmp_path / "clone")
     subprocess.run(["git", "clone", "-q", str(root), str(clone.root)], check=True)
+    s3_bucket.add_credentials(clone, "e2e")  # .dvc/config.local (the keys) is not in git
     clone.dvc("pull")
     assert (clone.root / "models" / "iterative" / "r2" / "model.safetensors").is_file()
     assert read_jsonl(clone.root / "data" / "rounds" / "r1" / "next.jsonl") == next_round
