@@ -46,6 +46,11 @@ def test_full_pipeline_on_smoke_params(tmp_path, s3_bucket):  # noqa: F811
     repo = PipelineRepo.create(tmp_path / "repo", params=params)
     repo.dvc("repro", timeout=1200)
     root = repo.root
+    # What git sees after a run is what a user commits: dvc.lock and the metrics files, nothing else.
+    changed = {line[3:] for line in repo.git("status", "--porcelain", "--untracked-files=all").splitlines()}
+    assert changed and changed <= {"dvc.lock", *_metrics_files(root)}, sorted(changed - {"dvc.lock", *_metrics_files(root)})
+    # MLflow: one run per arm with the held-out score at step = round 0 (the SFT start), 1 and 2.
+    assert _arm_steps(root, "heldout_unseen_overall") == {"base": [0, 1, 2], "iterative": [0, 1, 2], "static": [0, 1, 2]}
 
     for arm, rounds in (("iterative", ("r1", "r2")), ("static", ("r2",))):
         model, tokenizer = load_model_and_tokenizer(root / "models" / arm / "r2")
@@ -145,6 +150,25 @@ def test_full_pipeline_on_smoke_params(tmp_path, s3_bucket):  # noqa: F811
     scores = experiments[0]["data"]["metrics"]["eval/scores.json"]["data"]
     assert "heldout_unseen_overall" in scores["iterative"]["r2"] and "bfcl_overall" in scores["static"]["r2"]
     assert _mlflow_runs(root) > runs_before  # the worker's stages logged to the repository's mlflow.db
+
+
+def _metrics_files(root: Path) -> set[str]:
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as dvc_repo:
+        return {out.def_path for out in dvc_repo.index.outs if out.metric}
+
+
+def _arm_steps(root: Path, metric: str) -> dict[str, list[int]]:
+    query = ("select arm.value, m.step from tags kind join tags arm on arm.run_uuid = kind.run_uuid "
+             "join metrics m on m.run_uuid = kind.run_uuid join runs r on r.run_uuid = kind.run_uuid "
+             "where kind.key = 'looptool.kind' and kind.value = 'arm' and arm.key = 'arm' and m.key = ? "
+             "and r.lifecycle_stage = 'active'")
+    steps: dict[str, list[int]] = {}
+    with sqlite3.connect(root / "mlflow.db") as db:
+        for arm, step in db.execute(query, (metric,)):
+            steps.setdefault(arm, []).append(step)
+    return {arm: sorted(s) for arm, s in steps.items()}
 
 
 def _mlflow_runs(root: Path) -> int:
