@@ -28,6 +28,11 @@ from looptool.train.data import TrainingInputError
 # Rolling trainer checkpoints live here, outside every DVC output: DVC deletes a stage's outs
 # before running it, and checkpoints must survive a killed run to be resumed from.
 CHECKPOINT_ROOT = Path("checkpoints")
+
+
+def checkpoint_dir(name: str, root: Path = CHECKPOINT_ROOT) -> Path:
+    """Where the rolling checkpoints of run ``name`` live (TRL's output_dir, ResumableRun's dir)."""
+    return Path(root) / name
 FINGERPRINT = "looptool_fingerprint.json"
 
 
@@ -152,7 +157,7 @@ class ResumableRun:
     process then resumes from the same checkpoint (or none)."""
 
     def __init__(self, name: str, fingerprint: dict[str, Any], root: Path = CHECKPOINT_ROOT):
-        self.dir = root / name
+        self.dir = checkpoint_dir(name, root)
         self.fingerprint = content_hash(fingerprint)
         stamp = self.dir / FINGERPRINT
         if is_main_process():
@@ -198,7 +203,7 @@ def remove_checkpoints(name: str, root: Path = CHECKPOINT_ROOT) -> None:
     after every output and the MLflow record are written: a failure before that resumes from the
     final checkpoint instead of retraining. Only the main process deletes; the others wait for it."""
     if is_main_process():
-        shutil.rmtree(Path(root) / name, ignore_errors=True)
+        shutil.rmtree(checkpoint_dir(name, root), ignore_errors=True)
     wait_for_everyone()
 
 

@@ -15,11 +15,11 @@ from looptool.models import ComputeConfig, resolve_device
 from looptool.params import as_config
 from looptool.toolcall import prompt_opens_thinking, split_thinking
 from looptool.train.common import (
-    CHECKPOINT_ROOT,
     LoraParams,
     MlflowStepLogger,
     ResumableRun,
     build_trl_config,
+    checkpoint_dir,
     device_settings,
     load_for_training,
     merge_and_save,
@@ -155,13 +155,13 @@ def run_grpo(
     # ResumableRun's barrier (the main process clears stale checkpoints, the others wait) uses.
     config = build_trl_config(
         GRPOConfig, trl_params,
-        output_dir=str(CHECKPOINT_ROOT / checkpoint_name), report_to="none", save_strategy="steps", save_total_limit=2,
+        output_dir=str(checkpoint_dir(checkpoint_name)), report_to="none", save_strategy="steps", save_total_limit=2,
         max_completion_length=generation.max_new_tokens, **device_settings(device, precision),
     )
     resumable = ResumableRun(checkpoint_name, {
         "model": model_fingerprint(Path(model_dir)), "data": [s.id for s in samples],
         "train": dataclasses.asdict(cfg), "lora": dataclasses.asdict(lora_params),
-        "generation": dataclasses.asdict(generation or GenerationSettings()), "precision": precision,
+        "generation": dataclasses.asdict(generation), "precision": precision,
         "weights": weights,
     })
     recorder = CompletionRecorder(

@@ -16,11 +16,11 @@ from typing import Any
 from looptool.models import MANIFEST, ComputeConfig, resolve_device
 from looptool.params import as_config
 from looptool.train.common import (
-    CHECKPOINT_ROOT,
     LoraParams,
     MlflowStepLogger,
     ResumableRun,
     build_trl_config,
+    checkpoint_dir,
     device_settings,
     load_for_training,
     merge_and_save,
@@ -90,7 +90,7 @@ def run_sft(
     # ResumableRun's barrier (the main process clears stale checkpoints, the others wait) uses.
     config = build_trl_config(
         SFTConfig, trl_params,
-        output_dir=str(CHECKPOINT_ROOT / checkpoint_name), report_to="none", save_strategy="steps", save_total_limit=2,
+        output_dir=str(checkpoint_dir(checkpoint_name)), report_to="none", save_strategy="steps", save_total_limit=2,
         completion_only_loss=True, dataset_num_proc=None, **device_settings(device, precision),
     )
     resumable = ResumableRun(checkpoint_name, {
