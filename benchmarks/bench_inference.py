@@ -181,6 +181,20 @@ def _stop_criterion_before(tokenizer, prompt_length: int):
     return criterion
 
 
+def _stop_criterion_now(tokenizer, prompt_length: int):
+    """The engine's rule: a ToolCallEndTracker fed the newest tokens at every step."""
+    from looptool.llm.policy import ToolCallEndTracker
+
+    tracker, seen = ToolCallEndTracker(tokenizer), [prompt_length]
+
+    def criterion(input_ids, scores=None):
+        fresh = input_ids[0, seen[0] :].tolist()
+        seen[0] = input_ids.shape[1]
+        return [tracker.push(fresh)]
+
+    return criterion
+
+
 def _search_before(tokenizer, ids):
     """finish_output's search as it was: a full decode of every prefix, shortest first."""
     from looptool.llm.policy import tokens_through_last_close, tool_call_cut
@@ -204,7 +218,7 @@ def long_call_output(tokenizer, length: int) -> list[int]:
 def bench_stop(args) -> dict:
     import torch
 
-    from looptool.llm.policy import _ToolCallStopping, first_tool_call_end
+    from looptool.llm.policy import first_tool_call_end
 
     if args.tokenizer:
         from transformers import AutoTokenizer
@@ -221,7 +235,7 @@ def bench_stop(args) -> dict:
         ids = torch.tensor([prompt + output])
         timings = {}
         for name, criterion in (("criterion_before_s", _stop_criterion_before(tokenizer, len(prompt))),
-                                ("criterion_after_s", _ToolCallStopping(tokenizer, len(prompt), 1))):
+                                ("criterion_after_s", _stop_criterion_now(tokenizer, len(prompt)))):
             started = time.perf_counter()
             for step in range(len(prompt) + 1, ids.shape[1] + 1):
                 stopped = bool(criterion(ids[:, :step], None)[0])

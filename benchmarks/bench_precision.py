@@ -2,8 +2,8 @@
 
     python benchmarks/bench_precision.py --model models/sft --data data/seed/heldout_unseen.jsonl [--prompts 32]
 
-1. Policy engine (probing, evaluation): seconds per prompt with float32 against the bf16 prompt
-   reading of ``compute.precision: bfloat16``, and how many greedy outputs are identical.
+1. Policy engine (probing, evaluation): seconds per prompt with float32 against the bf16 engine of
+   ``compute.precision: bfloat16``, and how many greedy outputs are identical.
 2. Training forward+backward of the LoRA model on 4 real prompts: float32 against bf16 autocast.
 3. GRPO rollouts: seconds per decode step of 8 sampled completions with the LoRA adapter unmerged
    (TRL's path) against merged (``looptool.train.grpo.merged_rollout_trainer``).

@@ -184,6 +184,44 @@ def test_engine_stops_after_the_last_complete_tool_call(tool_calling_engine):
     assert "Both calls are done" in unstopped.text and unstopped.num_tokens > stopped.num_tokens
 
 
+def test_greedy_decoding_equals_transformers_generate(engine, prompts):
+    # The engine's own loop against the library's reference decoder, on left-padded batches.
+    config = DecodeConfig(max_new_tokens=12, batch_size=4, progress=False)
+    outputs = engine.generate(prompts, config)
+    for prompt_ids, output in zip(engine.encode(prompts), outputs):
+        with torch.inference_mode():
+            reference = engine.model.generate(input_ids=torch.tensor([prompt_ids]), max_new_tokens=12, do_sample=False,
+                                              eos_token_id=engine.stop_ids, pad_token_id=engine.pad_id)
+        assert output.token_ids == reference[0, len(prompt_ids) :].tolist()
+
+
+def test_a_row_that_stops_leaves_its_batch_without_changing_the_others(tool_calling_engine, prompts):
+    # The trained prompt ends its calls after a few dozen tokens while the other rows go on: the
+    # batch shrinks under them, and each row must still decode as it does alone.
+    engine = tool_calling_engine
+    batch = [chat_prompt(engine.tokenizer, "weather in Paris and Rome?")] + prompts[:3]
+    config = DecodeConfig(max_new_tokens=100, batch_size=4, progress=False)
+    together = engine.generate(batch, config)
+    alone = [engine.generate([p], config)[0] for p in batch]
+    assert together[0].finish_reason == "tool_call" and together[0].num_tokens < 100
+    assert any(o.num_tokens > together[0].num_tokens for o in together[1:])
+    for joint, single in zip(together, alone):
+        assert joint.token_ids == single.token_ids and joint.finish_reason == single.finish_reason
+        assert joint.mean_logprob == pytest.approx(single.mean_logprob, abs=1e-5)
+
+
+@pytest.mark.parametrize(("top_p", "allowed"), [(0.5, {0}), (0.8, {0, 1}), (0.95, {0, 1, 2}), (1.0, {0, 1, 2})])
+def test_top_p_samples_only_from_the_smallest_set_reaching_the_mass(top_p, allowed):
+    from looptool.llm.policy import _choose_tokens
+
+    # Probabilities 0.6, 0.3, 0.1 (token 0 alone holds 0.6; tokens 0 and 1 hold 0.9).
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.1]])).repeat(400, 1)
+    torch.manual_seed(0)
+    drawn = set(_choose_tokens(logits, DecodeConfig(do_sample=True, top_p=top_p)).tolist())
+    assert drawn == allowed
+    assert _choose_tokens(logits[:1], DecodeConfig(do_sample=False)).tolist() == [0]
+
+
 def test_factory_picks_transformers_without_cuda(tiny_model_dir):
     if vllm_usable():
         pytest.skip("vLLM and CUDA present: 'auto' picks vLLM here")
@@ -194,24 +232,9 @@ def test_factory_picks_transformers_without_cuda(tiny_model_dir):
         load_policy_engine(tiny_model_dir, backend="onnx")
 
 
-def test_a_prefill_model_hands_its_cache_to_the_decoder_without_changing_a_token(engine, prompts):
-    # The bf16-prefill path with a float32 copy as the prefill model: any slip in the hand-off
-    # (positions of left-padded rows, the mask, the last prompt token) changes greedy tokens or log-probs.
-    import copy
-
-    handed = HFPolicyEngine(engine.model, engine.tokenizer, prefill_model=copy.deepcopy(engine.model))
-    config = DecodeConfig(max_new_tokens=12, batch_size=4)
-    plain, prefilled = engine.generate(prompts, config), handed.generate(prompts, config)
-    assert [o.token_ids for o in prefilled] == [o.token_ids for o in plain]
-    assert [o.mean_logprob for o in prefilled] == pytest.approx([o.mean_logprob for o in plain], abs=1e-4)
-
-
-def test_bf16_precision_reads_prompts_in_bf16_and_decodes_in_float32(tiny_model_dir, prompts):
+def test_bf16_precision_runs_the_whole_engine_in_bf16(tiny_model_dir, prompts):
     engine = HFPolicyEngine.from_pretrained(tiny_model_dir, precision="bfloat16")
-    if torch.cuda.is_available():
-        assert engine.model.dtype == torch.bfloat16 and engine.prefill_model is None
-    else:
-        assert engine.model.dtype == torch.float32 and engine.prefill_model.dtype == torch.bfloat16
+    assert engine.model.dtype == torch.bfloat16
     outputs = engine.generate(prompts[:3], DecodeConfig(max_new_tokens=6, batch_size=3))
     assert all(0 < o.num_tokens <= 6 and math.isfinite(o.mean_logprob) for o in outputs)
 
@@ -322,7 +345,7 @@ def tokenizer_and_streams(request, engine):
 
 
 def test_incremental_stop_rule_matches_full_decodes_at_every_step(tokenizer_and_streams):
-    from looptool.llm.policy import _ToolCallStopping
+    from looptool.llm.policy import ToolCallEndTracker
 
     tokenizer, streams, incremental = tokenizer_and_streams
     prompt = [5, 6, 7]
@@ -330,16 +353,20 @@ def test_incremental_stop_rule_matches_full_decodes_at_every_step(tokenizer_and_
     width = max(len(s) for s in streams)
     filler = streams[0][-1]
     # All streams side by side in one batch (rows that are shorter go on with a filler token), and
-    # each alone: the two rules must agree on every row after every token.
+    # each alone: the decoder's per-row trackers, fed one token per step until they fire, must agree
+    # with the full-decode rule on every row after every token.
     batches = [[s + [filler] * (width - len(s)) for s in streams]] + [[s] for s in streams]
     for rows in batches:
         ids = torch.tensor([prompt + row for row in rows])
-        new, old = _ToolCallStopping(tokenizer, len(prompt), len(rows)), _FullDecodeStopping(tokenizer, len(prompt), len(rows))
-        for step in range(len(prompt) + 1, ids.shape[1] + 1):
-            assert new(ids[:, :step], None).tolist() == old(ids[:, :step]), (rows, step)
+        trackers, done = [ToolCallEndTracker(tokenizer) for _ in rows], [False] * len(rows)
+        old = _FullDecodeStopping(tokenizer, len(prompt), len(rows))
+        for step in range(1, len(rows[0]) + 1):
+            for r, row in enumerate(rows):
+                done[r] = done[r] or trackers[r].push(row[step - 1 : step])
+            assert done == old(ids[:, : len(prompt) + step]), (rows, step)
         fired += sum(old.done)
         if incremental is not None:
-            assert all(t.exact == incremental for t in new.trackers)
+            assert all(t.exact == incremental for t in trackers)
     assert fired >= len(streams) // 3  # the streams really exercise stopping, not only running on
 
 

@@ -6,9 +6,10 @@ output is one ``PolicyOutput`` per prompt, in input order.
 
 Two backends with the same interface:
 
-* ``HFPolicyEngine`` — transformers ``generate`` on CPU (or a single GPU): left padding,
-  length-sorted batches, explicit sampling settings (the model's own generation_config is not
-  allowed to sneak in a repetition penalty or top-k), log-probs from the raw logits.
+* ``HFPolicyEngine`` — a transformers model on CPU (or a single GPU), decoded by its own loop:
+  left padding, length-sorted batches, a row leaves its batch as soon as it stops, sampling only
+  as configured (greedy, or temperature and top-p: nothing from the checkpoint's generation_config),
+  log-probs from the raw logits.
 * ``VLLMPolicyEngine`` — vLLM's offline ``LLM.generate`` when the ``gpu`` extra is installed and
   CUDA is present. vLLM returns raw log-probs of the chosen tokens (its default
   ``logprobs_mode="raw_logprobs"``, i.e. before temperature and penalties), matching the HF backend.
@@ -296,40 +297,14 @@ def _length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-class _ToolCallStopping:
-    """transformers StoppingCriteria: marks a row done once its text ends its tool calls.
-
-    Each row's text is followed by a ``ToolCallEndTracker``, which decodes only the newest tokens,
-    so a row costs O(its length) over the whole generation rather than a full decode per step."""
-
-    def __init__(self, tokenizer: Any, prompt_length: int, batch_size: int):
-        self.seen = prompt_length  # columns of input_ids already handed to the trackers
-        self.trackers = [ToolCallEndTracker(tokenizer) for _ in range(batch_size)]
-        self.done = [False] * batch_size
-
-    def __call__(self, input_ids, scores, **kwargs):
-        import torch
-
-        if input_ids.shape[1] > self.seen:
-            fresh = input_ids[:, self.seen :].tolist()
-            self.seen = input_ids.shape[1]
-            for row, tokens in enumerate(fresh):
-                if not self.done[row]:
-                    self.done[row] = self.trackers[row].push(tokens)
-        return torch.tensor(self.done, dtype=torch.bool, device=input_ids.device)
-
-
 class HFPolicyEngine:
-    """Batched decoding with transformers ``generate``; see the module docstring."""
+    """Batched decoding of a transformers model (its own loop, not ``generate``); see the module docstring."""
 
     backend = "hf"
 
-    def __init__(self, model: Any, tokenizer: Any, prefill_model: Any = None):
-        """``prefill_model``: an optional copy of ``model`` in another dtype (bfloat16 on an AMX CPU)
-        that reads each prompt; ``model`` then decodes from the key/value cache it leaves."""
+    def __init__(self, model: Any, tokenizer: Any):
         self.model = model
         self.tokenizer = tokenizer
-        self.prefill_model = prefill_model
         self.stop_ids = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else self.stop_ids[0]
@@ -337,24 +312,18 @@ class HFPolicyEngine:
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, precision: str = "float32") -> HFPolicyEngine:
         """``precision`` (resolved, see looptool.models.ComputeConfig): float32, or bfloat16 = the
-        whole model in bf16 on CUDA; on the CPU a bf16 copy reads the prompts and the float32 model
-        decodes (measured here: 8 prompts x 600 tokens read in 2.2 s instead of 8.2 s, while one bf16
-        decode step took about twice the float32 one)."""
+        whole model in bf16, on CUDA and on an AMX CPU alike. Measured on the 2-core AMX CPU (SmolLM2
+        SFT model, 64 held-out prompts, batch 16, prompts read in bf16 either way): decoding took 44 s
+        in bf16 against 63 s in float32, and 51 of the 64 greedy outputs were identical
+        (benchmarks/bench_precision.py compares the two end to end)."""
         import torch
 
         from looptool.models import load_model_and_tokenizer
 
-        cuda = torch.cuda.is_available()
-        dtype = "bfloat16" if cuda and precision == "bfloat16" else "float32"
-        model, tokenizer = load_model_and_tokenizer(model_dir, dtype=dtype)
-        if cuda:
+        model, tokenizer = load_model_and_tokenizer(model_dir, dtype="bfloat16" if precision == "bfloat16" else "float32")
+        if torch.cuda.is_available():
             model.to("cuda")
-        prefill = None
-        if not cuda and precision == "bfloat16":
-            import copy
-
-            prefill = copy.deepcopy(model).to(torch.bfloat16).eval()
-        return cls(model, tokenizer, prefill)
+        return cls(model, tokenizer)
 
     def encode(self, prompts: Sequence[str]) -> list[list[int]]:
         # Prompts come fully rendered by the chat template (special tokens included), so the
@@ -386,74 +355,102 @@ class HFPolicyEngine:
 
     def _generate_batch(self, batch: list[list[int]], config: DecodeConfig) -> list[PolicyOutput]:
         import torch
-        from transformers import StoppingCriteriaList
 
-        device = self.model.device
         width = max(len(ids) for ids in batch)
         input_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
         for row, ids in enumerate(batch):  # left padding: every prompt ends at the last column
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention_mask[row, width - len(ids) :] = 1
-        criteria = StoppingCriteriaList()
-        if config.stop_after_tool_call:
-            criteria.append(_ToolCallStopping(self.tokenizer, width, len(batch)))
-        # Every setting that could change the chosen tokens or the scores is given explicitly;
-        # unset values would otherwise be filled in from the checkpoint's generation_config.
-        # (Greedy ignores temperature/top-p/top-k; top_k=0 switches transformers' default of 50 off.)
-        sampling = (
-            dict(do_sample=True, temperature=config.temperature, top_p=config.top_p, top_k=0)
-            if config.do_sample
-            else dict(do_sample=False)
-        )
         with torch.inference_mode():
-            input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
-            prefilled = {} if self.prefill_model is None else {"past_key_values": self._prefill(input_ids, attention_mask)}
-            out = self.model.generate(
-                input_ids=input_ids,
-                attention_mask=attention_mask,
-                **prefilled,
-                max_new_tokens=config.max_new_tokens,
-                min_new_tokens=0,
-                eos_token_id=self.stop_ids,
-                pad_token_id=self.pad_id,
-                repetition_penalty=1.0,
-                no_repeat_ngram_size=0,
-                num_beams=1,
-                stopping_criteria=criteria,
-                return_dict_in_generate=True,
-                output_logits=True,  # raw logits, before any processor or temperature
-                **sampling,
-            )
-            generated = out.sequences[:, width:]
-            # log p(chosen token) per step, one [batch, vocab] slice at a time to bound memory.
-            step_logprobs = torch.stack(
-                [
-                    torch.log_softmax(step.float(), dim=-1).gather(1, generated[:, t : t + 1].to(step.device))[:, 0]
-                    for t, step in enumerate(out.logits)
-                ],
-                dim=1,
-            ).cpu()
-        generated = generated.cpu()
+            device = self.model.device
+            generated, logprobs = self._decode(input_ids.to(device), attention_mask.to(device), config)
         return [
-            finish_output(self.tokenizer, generated[row].tolist(), step_logprobs[row].tolist(), self.stop_ids,
-                          config.stop_after_tool_call)
+            finish_output(self.tokenizer, generated[row], logprobs[row], self.stop_ids, config.stop_after_tool_call)
             for row in range(len(batch))
         ]
 
-    def _prefill(self, input_ids: Any, attention_mask: Any) -> Any:
-        """The key/value cache of every prompt token but the last, computed by ``prefill_model`` and
-        cast to the decoding model's dtype; ``generate`` then feeds only the last token itself.
-        Positions follow the attention mask, as ``generate`` numbers left-padded rows."""
+    def _decode(self, input_ids: Any, attention_mask: Any, config: DecodeConfig) -> tuple[list[list[int]], list[list[float]]]:
+        """Token ids and their log-probs per row, one token per step for the rows still going.
+
+        A row leaves the batch (with its cache) at its stop: an end-of-turn token, or the end of its
+        tool calls when ``stop_after_tool_call``. transformers' ``generate`` would keep computing a finished row
+        until the whole batch is done, and on the CPU a decode step costs about in proportion to its
+        rows (benchmarks/bench_inference.py measures both). The log-probs are those of the raw logits.
+        """
+        import torch
+
+        device = input_ids.device
+        cache = self._read_prompt(input_ids, attention_mask, config.max_new_tokens)
+        positions = attention_mask.sum(-1, keepdim=True) - 1  # the last prompt token's position per row
+        step_input = input_ids[:, -1:]
+        rows = list(range(input_ids.shape[0]))  # the original row of each batch row still decoding
+        tokens: list[list[int]] = [[] for _ in rows]
+        logprobs: list[list[float]] = [[] for _ in rows]
+        trackers = [ToolCallEndTracker(self.tokenizer) for _ in rows] if config.stop_after_tool_call else None
+        stops = set(self.stop_ids)
+        for _ in range(config.max_new_tokens):
+            out = self.model(input_ids=step_input, attention_mask=attention_mask, position_ids=positions,
+                             past_key_values=cache, use_cache=True)
+            cache, logits = out.past_key_values, out.logits[:, -1].float()
+            chosen = _choose_tokens(logits, config)
+            picked = torch.log_softmax(logits, dim=-1).gather(1, chosen[:, None])[:, 0]
+            going = []
+            for index, (row, token, logprob) in enumerate(zip(rows, chosen.tolist(), picked.tolist())):
+                tokens[row].append(token)
+                logprobs[row].append(logprob)
+                if token not in stops and not (trackers and trackers[row].push([token])):
+                    going.append(index)
+            if not going:
+                break
+            if len(going) < len(rows):
+                keep = torch.tensor(going, device=device)
+                cache.batch_select_indices(keep)
+                rows = [rows[i] for i in going]
+                chosen, attention_mask, positions = chosen[keep], attention_mask[keep], positions[keep]
+            attention_mask = torch.cat([attention_mask, attention_mask.new_ones((len(rows), 1))], dim=1)
+            positions = positions + 1
+            step_input = chosen[:, None]
+        return tokens, logprobs
+
+    def _read_prompt(self, input_ids: Any, attention_mask: Any, max_new_tokens: int) -> Any:
+        """The key/value cache of every prompt token but the last (the first decode step feeds that
+        one), with room for ``max_new_tokens`` more. Positions follow the attention mask, so
+        left-padded rows count from 0."""
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        from looptool.llm.kv_cache import PreallocatedLayer
+
+        if input_ids.shape[1] < 2:
+            return DynamicCache()
         position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
-        out = self.prefill_model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
-                                 position_ids=position_ids[:, :-1], use_cache=True, logits_to_keep=1)
+        out = self.model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
+                         position_ids=position_ids[:, :-1], use_cache=True, logits_to_keep=1)
         cache = out.past_key_values
-        dtype = next(self.model.parameters()).dtype
-        for layer in cache.layers:
-            layer.keys, layer.values = layer.keys.to(dtype), layer.values.to(dtype)
-            layer.dtype = dtype
+        capacity = input_ids.shape[1] - 1 + max_new_tokens
+        # Full-attention layers get reserved room; any other kind (a sliding window) keeps its own.
+        for index, layer in enumerate(cache.layers):
+            if type(layer) is DynamicLayer:
+                cache.layers[index] = PreallocatedLayer(layer.keys, layer.values, capacity)
         return cache
+
+
+def _choose_tokens(logits: Any, config: DecodeConfig) -> Any:
+    """The next token of each row from its raw logits: the argmax (greedy), or a sample at
+    ``config.temperature`` from the smallest set of top tokens whose probability reaches ``top_p``."""
+    import torch
+
+    if not config.do_sample:
+        return logits.argmax(dim=-1)
+    scores = logits / config.temperature
+    if config.top_p < 1.0:
+        ordered, order = scores.sort(dim=-1, descending=True)
+        probs = torch.softmax(ordered, dim=-1)
+        # Drop a token once the tokens ranked above it already hold top_p (the first always stays).
+        drop = (probs.cumsum(dim=-1) - probs) >= config.top_p
+        scores = scores.scatter(1, order, ordered.masked_fill(drop, float("-inf")))
+    return torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1)[:, 0]
 
 
 class VLLMPolicyEngine:
