@@ -128,11 +128,12 @@ def main() -> None:
     parser.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
     parser.add_argument("--sides", default="bare,looptool", help="comma-separated: bare, looptool")
     args = parser.parse_args()
+    # Both paths are resolved before the chdir below, so relative ones name what the caller meant.
     data_source = args.data.resolve() if args.data else None
+    model_dir = args.model.resolve() if args.model else None
 
     work = Path(tempfile.mkdtemp(prefix="bench_train_"))
     os.chdir(work)
-    model_dir = args.model.resolve() if args.model else None
     if model_dir is None:
         from looptool.models import build_tiny_llama
 
