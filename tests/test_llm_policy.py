@@ -377,3 +377,55 @@ def test_first_tool_call_end_matches_the_prefix_search(tokenizer_and_streams):
     for stream in streams:
         for end in (len(stream), len(stream) // 2):
             assert first_tool_call_end(tokenizer, stream[:end]) == _reference_first_end(tokenizer, stream[:end])
+
+
+# --- Reading prompts row by row into one left-padded cache ------------------------------------
+
+
+def test_left_padded_layer_puts_each_row_at_the_right_end_over_zeros():
+    from looptool.llm.kv_cache import PreallocatedLayer
+
+    # Rows of 2, 0 and 3 cached tokens (1 head, dim 1), laid into width 3 with room for 2 more.
+    rows = [torch.tensor([[[[1.0], [2.0]]]]), torch.zeros((1, 1, 0, 1)), torch.tensor([[[[3.0], [4.0], [5.0]]]])]
+    layer = PreallocatedLayer.left_padded(rows, [-r for r in rows], width=3, capacity=5)
+    assert layer.keys[:, 0, :, 0].tolist() == [[0.0, 1.0, 2.0], [0.0, 0.0, 0.0], [3.0, 4.0, 5.0]]
+    assert layer.values[:, 0, :, 0].tolist() == [[0.0, -1.0, -2.0], [0.0, 0.0, 0.0], [-3.0, -4.0, -5.0]]
+    keys, _ = layer.update(torch.full((3, 1, 1, 1), 9.0), torch.full((3, 1, 1, 1), 9.0))
+    assert keys[:, 0, :, 0].tolist() == [[0.0, 1.0, 2.0, 9.0], [0.0, 0.0, 0.0, 9.0], [3.0, 4.0, 5.0, 9.0]]
+
+
+@pytest.mark.parametrize(("lengths", "groups"), [
+    ([100, 95, 91, 89, 50], [[0, 1, 2], [3], [4]]),  # 89 < 0.9 x 100 starts a group; 50 is alone
+    ([44, 0, 100, 45], [[2], [3, 0]]),                # sorted longest first; length 0 is never read
+    ([7, 7, 7], [[0, 1, 2]]),
+    ([0], []),
+])
+def test_prefill_groups_join_rows_within_the_fill_share_of_the_longest(lengths, groups):
+    from looptool.llm.policy import prefill_groups
+
+    assert prefill_groups(lengths, min_fill=0.9) == groups
+
+
+def test_grouped_prompt_reading_equals_the_padded_batch(engine, prompts):
+    # The default reading (groups of similar length, padded within the group) and the one padded
+    # batch (kept for caches with other layer kinds) must give the same keys and values wherever the
+    # attention mask is 1, and zeros elsewhere.
+    from looptool.llm.policy import prefill_groups
+
+    encoded = engine.encode(prompts)
+    width = max(len(ids) for ids in encoded)
+    input_ids = torch.full((len(encoded), width), engine.pad_id, dtype=torch.long)
+    mask = torch.zeros((len(encoded), width), dtype=torch.long)
+    for row, ids in enumerate(encoded):
+        input_ids[row, width - len(ids):], mask[row, width - len(ids):] = torch.tensor(ids), 1
+    sizes = sorted(len(g) for g in prefill_groups(mask[:, :-1].sum(-1).tolist()))
+    assert sizes[0] == 1 and sizes[-1] > 1, f"want a lone row and a padded group, got group sizes {sizes}"
+    with torch.inference_mode():
+        grouped = engine._read_prompt(input_ids, mask, max_new_tokens=4)
+        batch = engine._read_padded_batch(input_ids, mask, capacity=width - 1 + 4)
+    real = mask[:, :-1].bool()
+    for by_group, together in zip(grouped.layers, batch.layers, strict=True):
+        for a, b in ((by_group.keys, together.keys), (by_group.values, together.values)):
+            assert a.shape == b.shape
+            assert torch.allclose(a.transpose(1, 2)[real], b.transpose(1, 2)[real], atol=1e-5)
+            assert (a.transpose(1, 2)[~real] == 0).all()

@@ -168,6 +168,9 @@ def test_chart_view_draws_iterative_and_static_over_rounds(playwright_api, mlflo
             # A fresh context: an empty profile (no saved UI state from an earlier run).
             page = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
             page.set_default_timeout(30_000)
+            # expect() keeps its own 5 s default; on 2 busy cores the first render of the runs page
+            # took longer than that once in a clean-clone CI run (the heading was still empty).
+            expect.set_options(timeout=30_000)
             page.goto(url)
             expect(page.get_by_text("Training runs", exact=True)).to_be_visible()
             for name in arms.values():

@@ -47,7 +47,7 @@ def _default_benchmarks() -> dict[str, dict[str, Any]]:
         "acebench": {"data_dir": None, "per_category": 10, "models": "final",
                      "categories": ["normal_single_turn_single_function", "normal_single_turn_parallel_function",
                                     "special_incomplete", "special_irrelevant"]},
-        "heldout_unseen": {"path": "data/seed/heldout_unseen.jsonl", "per_category": None},
+        "heldout_unseen": {"path": "data/seed/heldout_unseen.jsonl", "per_category": 43},
         "heldout_seen": {"path": "data/seed/heldout_seen.jsonl", "per_category": 4},
     }
 

@@ -26,6 +26,20 @@ class PreallocatedLayer(DynamicLayer):
         self._keys[:, :, : self.length], self._values[:, :, : self.length] = keys, values
         self._expose()
 
+    @classmethod
+    def left_padded(cls, keys_per_row: list[Any], values_per_row: list[Any], width: int, capacity: int) -> "PreallocatedLayer":
+        """One batch layer from caches computed one row at a time (each ``(1, heads, length, dim)``): row
+        i's keys and values end at column ``width``, zeros before them (masked out by the attention mask,
+        and finite, so a zero attention weight times a padded value stays zero)."""
+        sample = next(k for k in keys_per_row if k.shape[-2])
+        heads, dim = sample.shape[1], sample.shape[-1]
+        keys = sample.new_zeros((len(keys_per_row), heads, width, dim))
+        values = sample.new_zeros((len(values_per_row), heads, width, values_per_row[0].shape[-1]))
+        for row, (k, v) in enumerate(zip(keys_per_row, values_per_row)):
+            if k.shape[-2]:
+                keys[row, :, width - k.shape[-2] :], values[row, :, width - v.shape[-2] :] = k[0], v[0]
+        return cls(keys, values, capacity)
+
     def _expose(self) -> None:
         self.keys, self.values = self._keys[:, :, : self.length], self._values[:, :, : self.length]
 

@@ -87,7 +87,7 @@ class VerifySeedConfig:
     """params.yaml ``verify_seed``: rules, then the LLM judge, on every simulated dialogue."""
 
     judge: bool = field(default=True, metadata={"help": "false = rules only."})
-    judge_sample: int | None = field(default=16, metadata={
+    judge_sample: int | None = field(default=8, metadata={
         "help": "Dialogues sent to the judge (a seeded sample; the others pass on the rules, recorded as "
                 "judge=not_sampled); null = all. The embedded judge takes ~5 s per dialogue here."})
     judge_max_tokens: int = field(default=120, metadata={"help": "Generation limit of one verdict."})
