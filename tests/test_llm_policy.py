@@ -379,7 +379,7 @@ def test_first_tool_call_end_matches_the_prefix_search(tokenizer_and_streams):
             assert first_tool_call_end(tokenizer, stream[:end]) == _reference_first_end(tokenizer, stream[:end])
 
 
-# --- Reading prompts row by row into one left-padded cache ------------------------------------
+# --- Reading prompts in groups of similar length into one left-padded cache ---------------------
 
 
 def test_left_padded_layer_puts_each_row_at_the_right_end_over_zeros():
