@@ -28,17 +28,17 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml Makefile $(CPU_CONSTRAINTS)
 	@echo ">> creating $(VENV) with $$($(PYTHON) --version)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo ">> installing looptool and its pinned dependencies (a few minutes on a fresh machine)"
-	$(BIN)/pip install --progress-bar on -e '.[dev]' -c $(CPU_CONSTRAINTS)
 	$(BIN)/pip install --no-deps $(NODEPS)
-	@echo ">> installing the embedded generator/judge server (llama-cpp-python[server]);"
-	@echo "   compiled from source the first time: about 9 minutes on 2 cores, then taken from $(LLAMA_WHEELS)"
+	@echo ">> the embedded generator/judge server (llama-cpp-python[server]): compiled from source"
+	@echo "   the first time, about 9 minutes on 2 cores, then taken from $(LLAMA_WHEELS)"
 	@test -n "$$(ls $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl 2>/dev/null)" || \
 	  CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip wheel -v --no-cache-dir --no-deps -w $(LLAMA_WHEELS) \
 	    llama-cpp-python==$(LLAMA_VERSION) 2>&1 \
 	  | { grep --line-buffered -P '^\s*\[ *[0-9]+%\]|Successfully built|ERROR: |error:' || true; } | sed -u 's/^/   /'
 	$(BIN)/pip install --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-$(LLAMA_VERSION)-*.whl
-	$(BIN)/pip install -e '.[dev,serve]' -c $(CPU_CONSTRAINTS)
+	@echo ">> installing looptool and its pinned dependencies in one pass (a few minutes on a fresh machine;"
+	@echo "   the llama wheel above already satisfies the serve extra's pin)"
+	$(BIN)/pip install --progress-bar on -e '.[dev,serve]' -c $(CPU_CONSTRAINTS)
 	@touch $@
 
 # Per-stage wall times are printed at the end (looptool/stage_times.py).
