@@ -385,13 +385,24 @@ def test_first_tool_call_end_matches_the_prefix_search(tokenizer_and_streams):
 def test_left_padded_layer_puts_each_row_at_the_right_end_over_zeros():
     from looptool.llm.kv_cache import PreallocatedLayer
 
-    # Rows of 2, 0 and 3 cached tokens (1 head, dim 1), laid into width 3 with room for 2 more.
-    rows = [torch.tensor([[[[1.0], [2.0]]]]), torch.zeros((1, 1, 0, 1)), torch.tensor([[[[3.0], [4.0], [5.0]]]])]
-    layer = PreallocatedLayer.left_padded(rows, [-r for r in rows], width=3, capacity=5)
-    assert layer.keys[:, 0, :, 0].tolist() == [[0.0, 1.0, 2.0], [0.0, 0.0, 0.0], [3.0, 4.0, 5.0]]
-    assert layer.values[:, 0, :, 0].tolist() == [[0.0, -1.0, -2.0], [0.0, 0.0, 0.0], [-3.0, -4.0, -5.0]]
-    keys, _ = layer.update(torch.full((3, 1, 1, 1), 9.0), torch.full((3, 1, 1, 1), 9.0))
-    assert keys[:, 0, :, 0].tolist() == [[0.0, 1.0, 2.0, 9.0], [0.0, 0.0, 0.0, 9.0], [3.0, 4.0, 5.0, 9.0]]
+    # Rows of 2, 0 (nothing read: None) and 3 cached tokens (1 head, dim 1), and an empty tensor,
+    # laid into width 3 with room for 2 more.
+    rows = [torch.tensor([[[[1.0], [2.0]]]]), None, torch.tensor([[[[3.0], [4.0], [5.0]]]]), torch.zeros((1, 1, 0, 1))]
+    layer = PreallocatedLayer.left_padded(rows, [None if r is None else -r for r in rows], width=3, capacity=5)
+    assert layer.keys[:, 0, :, 0].tolist() == [[0.0, 1.0, 2.0], [0.0, 0.0, 0.0], [3.0, 4.0, 5.0], [0.0, 0.0, 0.0]]
+    assert layer.values[:, 0, :, 0].tolist() == [[0.0, -1.0, -2.0], [0.0, 0.0, 0.0], [-3.0, -4.0, -5.0], [0.0] * 3]
+    keys, _ = layer.update(torch.full((4, 1, 1, 1), 9.0), torch.full((4, 1, 1, 1), 9.0))
+    assert keys[:, 0, :, 0].tolist() == [[0.0, 1.0, 2.0, 9.0], [0.0, 0.0, 0.0, 9.0], [3.0, 4.0, 5.0, 9.0], [0.0] * 3 + [9.0]]
+
+
+def test_grouped_reading_is_only_for_full_attention_configs():
+    # A sliding-window model keeps its own cache layer kind, so it must take the padded-batch reading.
+    from transformers import LlamaConfig, MistralConfig
+
+    from looptool.llm.policy import _full_attention_only
+
+    assert _full_attention_only(LlamaConfig(num_hidden_layers=2))
+    assert not _full_attention_only(MistralConfig(num_hidden_layers=2, sliding_window=8))
 
 
 @pytest.mark.parametrize(("lengths", "groups"), [

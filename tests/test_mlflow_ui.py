@@ -150,7 +150,12 @@ def playwright_api():
         from playwright.sync_api import expect, sync_playwright
     except ImportError:
         _missing("the playwright package")
-    return sync_playwright, expect
+    # expect() keeps its own 5 s default; on 2 busy cores the first render of the runs page took
+    # longer than that once in a clean-clone CI run (the heading was still empty). The setting is
+    # process-wide playwright state, so it is put back (None: playwright's default) after the test.
+    expect.set_options(timeout=30_000)
+    yield sync_playwright, expect
+    expect.set_options(timeout=None)
 
 
 @pytest.mark.timeout(300)  # about 35 s on 2 shared cores (mlflow ui start-up ~15 s, the browser ~15 s)
@@ -168,9 +173,6 @@ def test_chart_view_draws_iterative_and_static_over_rounds(playwright_api, mlflo
             # A fresh context: an empty profile (no saved UI state from an earlier run).
             page = browser.new_context(viewport={"width": 1600, "height": 1000}).new_page()
             page.set_default_timeout(30_000)
-            # expect() keeps its own 5 s default; on 2 busy cores the first render of the runs page
-            # took longer than that once in a clean-clone CI run (the heading was still empty).
-            expect.set_options(timeout=30_000)
             page.goto(url)
             expect(page.get_by_text("Training runs", exact=True)).to_be_visible()
             for name in arms.values():

@@ -27,16 +27,20 @@ class PreallocatedLayer(DynamicLayer):
         self._expose()
 
     @classmethod
-    def left_padded(cls, keys_per_row: list[Any], values_per_row: list[Any], width: int, capacity: int) -> "PreallocatedLayer":
-        """One batch layer from caches computed one row at a time (each ``(1, heads, length, dim)``): row
-        i's keys and values end at column ``width``, zeros before them (masked out by the attention mask,
-        and finite, so a zero attention weight times a padded value stays zero)."""
-        sample = next(k for k in keys_per_row if k.shape[-2])
-        heads, dim = sample.shape[1], sample.shape[-1]
-        keys = sample.new_zeros((len(keys_per_row), heads, width, dim))
-        values = sample.new_zeros((len(values_per_row), heads, width, values_per_row[0].shape[-1]))
+    def left_padded(cls, keys_per_row: list[Any | None], values_per_row: list[Any | None], width: int,
+                    capacity: int) -> "PreallocatedLayer":
+        """One batch layer from caches computed one row at a time (each ``(1, heads, length, dim)``, or
+        None for a row with nothing cached): row i's keys and values end at column ``width``, zeros
+        before them (masked out by the attention mask, and finite, so a zero attention weight times a
+        padded value stays zero)."""
+        rows = [(k, v) for k, v in zip(keys_per_row, values_per_row, strict=True) if k is not None and k.shape[-2]]
+        if not rows:
+            raise ValueError("left_padded needs at least one row with cached tokens")
+        sample_keys, sample_values = rows[0]
+        keys = sample_keys.new_zeros((len(keys_per_row), sample_keys.shape[1], width, sample_keys.shape[-1]))
+        values = sample_values.new_zeros((len(values_per_row), sample_values.shape[1], width, sample_values.shape[-1]))
         for row, (k, v) in enumerate(zip(keys_per_row, values_per_row)):
-            if k.shape[-2]:
+            if k is not None and k.shape[-2]:
                 keys[row, :, width - k.shape[-2] :], values[row, :, width - v.shape[-2] :] = k[0], v[0]
         return cls(keys, values, capacity)
 

@@ -330,6 +330,7 @@ class HFPolicyEngine:
         self.stop_ids = stop_token_ids(tokenizer, getattr(model, "generation_config", None))
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else self.stop_ids[0]
+        self.full_attention_only = _full_attention_only(model.config)
 
     @classmethod
     def from_pretrained(cls, model_dir: str | Path, precision: str = "float32") -> HFPolicyEngine:
@@ -447,7 +448,6 @@ class HFPolicyEngine:
         above ``PREFILL_MIN_FILL``).
         """
         import torch
-        from transformers.cache_utils import DynamicLayer
 
         from looptool.llm.kv_cache import PreallocatedLayer
 
@@ -455,10 +455,12 @@ class HFPolicyEngine:
         capacity = width + max_new_tokens
         lengths = attention_mask[:, :-1].sum(-1).tolist()
         groups = prefill_groups(lengths)
-        if not groups:  # one-token prompts only: nothing to read before the first decode step
+        # Layers of other kinds (a sliding window) keep their own cache type: one padded batch for them.
+        # With one-token prompts only there is nothing to read before the first decode step.
+        if not self.full_attention_only or not groups:
             return self._read_padded_batch(input_ids, attention_mask, capacity)
-        row_keys: list[list[Any]] = [[] for _ in lengths]
-        row_values: list[list[Any]] = [[] for _ in lengths]
+        row_keys: list[list[Any] | None] = [None] * len(lengths)  # per row, per layer; None: nothing read
+        row_values: list[list[Any] | None] = [None] * len(lengths)
         cache = None
         for group in groups:
             span = lengths[group[0]]  # the group's longest prompt: its own padded width
@@ -467,22 +469,18 @@ class HFPolicyEngine:
             if mask.all():  # no padding: the plain causal path
                 out = self.model(input_ids=ids, use_cache=True, logits_to_keep=1)
             else:
-                positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)
-                out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True,
+                out = self.model(input_ids=ids, attention_mask=mask, position_ids=_mask_positions(mask), use_cache=True,
                                  logits_to_keep=1)
             cache = out.past_key_values
-            if any(type(layer) is not DynamicLayer for layer in cache.layers):
-                return self._read_padded_batch(input_ids, attention_mask, capacity)
             for position, row in enumerate(group):
                 keep = slice(span - lengths[row], span)
                 row_keys[row] = [layer.keys[position : position + 1, :, keep] for layer in cache.layers]
                 row_values[row] = [layer.values[position : position + 1, :, keep] for layer in cache.layers]
-        empty = [(layer.keys[:1, :, :0], layer.values[:1, :, :0]) for layer in cache.layers]
         cache.layers = [  # the last group's cache object becomes the batch's
-            PreallocatedLayer.left_padded([row_keys[r][layer] if lengths[r] else empty[layer][0] for r in range(len(lengths))],
-                                          [row_values[r][layer] if lengths[r] else empty[layer][1] for r in range(len(lengths))],
+            PreallocatedLayer.left_padded([keys[layer] if keys else None for keys in row_keys],
+                                          [values[layer] if values else None for values in row_values],
                                           width, capacity)
-            for layer in range(len(empty))
+            for layer in range(len(cache.layers))
         ]
         return cache
 
@@ -497,14 +495,28 @@ class HFPolicyEngine:
 
         if input_ids.shape[1] < 2:
             return DynamicCache()
-        position_ids = (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
         out = self.model(input_ids=input_ids[:, :-1], attention_mask=attention_mask[:, :-1],
-                         position_ids=position_ids[:, :-1], use_cache=True, logits_to_keep=1)
+                         position_ids=_mask_positions(attention_mask[:, :-1]), use_cache=True, logits_to_keep=1)
         cache = out.past_key_values
         for index, layer in enumerate(cache.layers):
             if type(layer) is DynamicLayer:
                 cache.layers[index] = PreallocatedLayer(layer.keys, layer.values, capacity)
         return cache
+
+
+def _mask_positions(attention_mask: Any) -> Any:
+    """Position ids that follow a left-padded attention mask: each row's first real token is 0
+    (padding gets 0 too; it is masked out)."""
+    return (attention_mask.long().cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+
+
+def _full_attention_only(config: Any) -> bool:
+    """Whether every decoder layer keeps a plain full-attention cache (transformers builds the
+    cache's layer kinds from the config), the layout grouped prompt reading assumes."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    return all(type(layer) is DynamicLayer for layer in DynamicCache(config=config).layers)
 
 
 def _choose_tokens(logits: Any, config: DecodeConfig) -> Any:
